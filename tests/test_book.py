@@ -1,0 +1,70 @@
+"""The book builds as a Jupyter Book website: every chapter executed, no error, no warning.
+
+Each chapter is also executed cell by cell by nbval (`make test` passes `--nbval-lax book`).
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [entry["file"] for part in toc["parts"] for entry in part["chapters"]]
+
+
+def _chapters() -> list[str]:
+    return [f for f in _toc_files() if re.match(r"book/0\d_", f)]
+
+
+@pytest.fixture(scope="module")
+def built_site():
+    """Build the site once (quick profile), failing on any execution error or warning."""
+    env = dict(os.environ, DNNKIT_PROFILE="quick")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run(
+        [str(jb), "build", ".", "--warningiserror", "--keep-going"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    log = result.stdout[-8000:] + result.stderr[-8000:]
+    assert result.returncode == 0, f"jupyter-book build failed:\n{log}"
+    return HTML
+
+
+@pytest.mark.slow
+def test_site_has_an_index_and_every_toc_page(built_site):
+    assert (built_site / "index.html").exists()
+    missing = [f for f in ["book/intro", *_toc_files()] if not (built_site / f"{f}.html").exists()]
+    assert not missing, f"pages missing from the site: {missing}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", _chapters())
+def test_chapter_page_is_executed_with_plots_and_no_errors(built_site, chapter):
+    html = (built_site / f"{chapter}.html").read_text()
+    assert "cell_output" in html, f"{chapter}: no cell outputs (was it executed?)"
+    assert re.search(r'<img[^>]+src="[^"]*\.png"', html), f"{chapter}: no plot on the page"
+    for marker in ("Traceback (most recent call last)", "output traceback", "stderr"):
+        assert marker not in html, f"{chapter}: page shows {marker!r}"
+
+
+@pytest.mark.slow
+def test_sources_are_not_published(built_site):
+    leaked = [
+        p
+        for p in built_site.rglob("*")
+        if re.search(r"solutions|exercises|tests", str(p.relative_to(built_site)))
+    ]
+    assert not leaked, f"files outside the table of contents were published: {leaked[:5]}"
