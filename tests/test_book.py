@@ -3,6 +3,7 @@
 Each chapter is also executed cell by cell by nbval (`make test` passes `--nbval-lax book`).
 """
 
+import json
 import os
 import re
 import subprocess
@@ -68,3 +69,24 @@ def test_sources_are_not_published(built_site):
         if re.search(r"solutions|exercises|tests", str(p.relative_to(built_site)))
     ]
     assert not leaked, f"files outside the table of contents were published: {leaked[:5]}"
+
+
+# TensorFlow's C++ runtime writes these to stderr while probing for CUDA; the site hides
+# stderr (`stderr_output: remove`), so this test makes sure nothing else is hidden with them.
+TF_RUNTIME_LOG = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", _chapters())
+def test_chapter_writes_nothing_to_stderr_but_tensorflow_runtime_logs(built_site, chapter):
+    executed = ROOT / "_build" / "jupyter_execute" / f"{chapter}.ipynb"
+    nb = json.loads(executed.read_text())
+    unexpected = [
+        line
+        for cell in nb["cells"]
+        for out in cell.get("outputs", [])
+        if out.get("name") == "stderr"
+        for line in "".join(out["text"]).splitlines()
+        if line.strip() and not TF_RUNTIME_LOG.match(line)
+    ]
+    assert not unexpected, f"{chapter} wrote to stderr (warnings?): {unexpected[:5]}"
