@@ -1,4 +1,17 @@
-"""nbgrader configuration for the course (run nbgrader commands from the repository root)."""
+"""nbgrader configuration for the course (run nbgrader commands from the repository root).
+
+Autograding runs student code that cannot be trusted, so on top of nbgrader's own steps it
+adds the layers of ``dnnkit.integrity`` (see its docstring):
+
+- sanitising (outside the kernel): ``RestoreCells`` puts back deleted read-only cells and
+  resets the metadata of tracked cells, nbgrader's ``OverwriteCells`` restores the source of
+  edited ones, then ``IntegrityCheck`` replaces answers that break the rules (importing the
+  reference, patching NumPy or the grading helpers, exec, os/sys...) by stubs that fail their
+  tests with a clear message;
+- executing: ``GuardedExecute`` limits the time of each cell, survives a cell that hangs or
+  kills the kernel (fresh kernel, cells above re-run, grading goes on), and checks after
+  every cell that NumPy and the grading helpers are untouched.
+"""
 
 import os
 
@@ -8,3 +21,31 @@ c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "training-dnns"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
+
+# --- autograding ----------------------------------------------------------------------------
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "dnnkit.integrity.RestoreCells",  # before OverwriteCells: deleted cells, metadata
+    "nbgrader.preprocessors.OverwriteCells",  # edited read-only cells get their source back
+    "dnnkit.integrity.IntegrityCheck",  # after: the test cells are complete (hidden tests)
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "dnnkit.integrity.GuardedExecute",  # instead of nbgrader.preprocessors.Execute
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# Time limits: a cell (tests and answers), the read-only set-up cells (TensorFlow imports can
+# be slow on a busy machine), and a whole notebook. After an interrupt that does not stop a
+# cell, or a dead kernel, a fresh kernel re-runs the cells above and grading goes on.
+c.GuardedExecute.timeout = 60
+c.GuardedExecute.setup_timeout = 300
+c.GuardedExecute.notebook_timeout = 900
+c.GuardedExecute.max_restarts = 5
+c.GuardedExecute.interrupt_on_timeout = True

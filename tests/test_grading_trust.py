@@ -1,0 +1,367 @@
+"""Trust tests: the autograder separates right from wrong and cannot be gamed.
+
+Real ``nbgrader generate_assignment`` and ``nbgrader autograde`` runs, with the repository's
+``nbgrader_config.py``, in a temporary course. Each submission variant is one student, and one
+``autograde`` call grades all the variants of an assignment. Oracles: the source notebook's
+points (full marks), zero, and the scores of simpler variants graded in the same batch (an
+answer that loops forever scores like an answer that raises; a patched answer scores no more
+than the wrong answer alone).
+
+Two batches per assignment: the course's configuration (every layer on), and the same with the
+static check off (``--IntegrityCheck.enabled=False``), which proves that the execution layer
+(``GuardedExecute``) copes alone with kernels that die and libraries that are patched.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grading_support as gs
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.slow
+
+# Short limits for tests: a cell that loops costs `timeout` seconds.
+EXEC_ARGS = ("--GuardedExecute.timeout=45", "--GuardedExecute.setup_timeout=300")
+STATIC_OFF = ("--IntegrityCheck.enabled=False",)
+
+PATCH_LINES = """\
+np.allclose = lambda *args, **kwargs: True
+np.isclose = lambda *args, **kwargs: True
+grading.check_close = lambda *args, **kwargs: None
+grading.check_equal = lambda *args, **kwargs: None
+grading.check_gradient = lambda *args, **kwargs: None
+grading.check_true = lambda *args, **kwargs: None
+grading.check_shape = lambda *args, **kwargs: None
+"""
+
+
+def _selected(names: list[str]) -> list[str]:
+    """All assignments, or those in DNNKIT_TRUST_ASSIGNMENTS (comma-separated)."""
+    wanted = os.environ.get("DNNKIT_TRUST_ASSIGNMENTS")
+    return [n for n in names if not wanted or n in wanted.split(",")]
+
+
+# ============================================================================ the batches
+@dataclass
+class Batch:
+    """One assignment graded for many students (one per submission variant)."""
+
+    assignment: str
+    course: gs.Course
+    source: object
+    release: object
+    solved: object
+    tests: dict  # test grade_id -> points
+    tasks: list  # answer grade_ids in notebook order
+    variants: dict = field(default_factory=dict)  # student -> NotebookNode (or None)
+    scores: dict = field(default_factory=dict)
+    logs: list = field(default_factory=list)
+    submitted_digest: str = ""
+    bugs: dict = field(default_factory=dict)
+    cheats: dict = field(default_factory=dict)
+
+    def add(self, student: str, nb) -> None:
+        self.course.submit(student, self.assignment, nb)
+        self.variants[student] = nb
+
+    def score(self, student: str) -> dict:
+        assert student in self.scores, f"{student} was not graded:\n{self.logs[-1][-3000:]}"
+        return self.scores[student]
+
+    def total(self, student: str) -> float:
+        return gs.total(self.score(student))
+
+    def full(self) -> float:
+        return sum(self.tests.values())
+
+    def outputs(self, student: str, grade_id: str) -> str:
+        return self.course.outputs_text(student, self.assignment, grade_id)
+
+
+def _first_task_bug(bugs: dict, task: str):
+    return next(((n, b) for n, b in bugs.items() if b["cell"] == task), None)
+
+
+def _stub(batch: Batch, nb, task: str):
+    """``nb`` with the answer ``task`` as released (``raise NotImplementedError``)."""
+    return gs.with_cell_source(nb, task, gs.cell_by_id(batch.release, task).source)
+
+
+def _prepend(nb, task: str, text: str):
+    return gs.with_cell_source(nb, task, text + gs.cell_by_id(nb, task).source)
+
+
+def _redefine(batch: Batch, nb, task: str, body: str):
+    """``nb`` with the answer ``task`` redefined at the end of its cell: its function (or the
+    ``__init__`` of its class) runs ``body`` when called."""
+    from dnnkit.integrity import defined_names
+
+    source = gs.cell_by_id(nb, task).source
+    release_source = gs.cell_by_id(batch.release, task).source
+    name = defined_names(release_source)[0]
+    indented = "\n".join("    " + line for line in body.splitlines())
+    if release_source.lstrip().startswith("class "):
+        code = f"class {name}:\n    def __init__(self, *args, **kwargs):\n    {indented}\n"
+    else:
+        code = f"def {name}(*args, **kwargs):\n{indented}\n"
+    return gs.with_cell_source(nb, task, f"{source}\n\n{code}")
+
+
+def build_batch(tmp: Path, assignment: str, notebook, bugs: dict, cheats: dict) -> Batch:
+    course = gs.make_course(tmp, {assignment: notebook})
+    course.generate(assignment)
+    source, release = course.source(assignment), course.release(assignment)
+    batch = Batch(
+        assignment,
+        course,
+        source,
+        release,
+        gs.solved(source, release),
+        gs.test_cells(source),
+        gs.solution_ids(source),
+    )
+    solved, first = batch.solved, batch.tasks[0]
+    add = batch.add
+
+    add("solution", solved)
+    add("release", release)
+    for name, bug in bugs.items():
+        add(gs.student_id("bug", name), gs.with_bug(solved, bug))
+    for name, cheat in cheats.items():
+        add(
+            gs.student_id("cheat", name),
+            gs.with_cell_source(solved, cheat["cell"], cheat["source"]),
+        )
+
+    # Reference points for "graded as if this answer simply failed".
+    add("stub_first", _stub(batch, solved, first))
+    for task in sorted({c["cell"] for c in cheats.values()} - {first}):
+        add(gs.student_id("stub", task), _stub(batch, solved, task))
+    wrong = _first_task_bug(bugs, first)
+    wrong_nb = gs.with_bug(solved, wrong[1]) if wrong else _stub(batch, solved, first)
+    add("wrong_first", wrong_nb)
+
+    # Patching NumPy and the grading helpers, in the answer cell or in a cell of its own.
+    add("patch_in_answer", _prepend(wrong_nb, first, PATCH_LINES))
+    add("patch_in_added_cell", gs.insert_before(wrong_nb, first, PATCH_LINES))
+
+    # Tampering with the read-only cells.
+    tampered = gs.copy_nb(release)
+    for cell in tampered.cells:
+        meta = gs.nbgrader_meta(cell)
+        if meta.get("grade"):
+            cell.source = "grading.check_true(True, 'edited')"
+            cell.metadata.setdefault("tags", []).append("skip-execution")
+            meta["points"] = 100
+    add("edited_tests_release", tampered)
+    edited = gs.copy_nb(solved)
+    for cell in edited.cells:
+        if gs.nbgrader_meta(cell).get("grade"):
+            cell.source = "pass"
+    add("edited_tests_solution", edited)
+    deleted = gs.copy_nb(solved)
+    deleted.cells = [
+        c
+        for c in deleted.cells
+        if not gs.nbgrader_meta(c).get("grade") and gs.nbgrader_meta(c).get("grade_id") != "setup"
+    ]
+    add("deleted_tests_solution", deleted)
+    add("deleted_tests_release", gs.without_cell(release, next(iter(batch.tests))))
+
+    # Answers that never return or stop the kernel, in the first answer.
+    add("loop_first", _redefine(batch, solved, first, "while True:\n    pass"))
+    add("sys_exit_first", _prepend(solved, first, "import sys\nsys.exit(1)\n"))
+    add("os_exit_first", _prepend(solved, first, "import os\nos._exit(1)\n"))
+
+    # Malformed submissions.
+    course.submit("invalid_json", assignment, raw='{"cells": [ {"cell_type": "code", ')
+    course.submit("not_a_notebook", assignment, raw='{"hello": "world"}')
+    course.submit("wrong_file_name", assignment, solved, filename=f"Copy of {assignment}.ipynb")
+    missing = gs.copy_nb(solved)
+    missing.cells = [c for c in missing.cells if not gs.nbgrader_meta(c).get("solution")]
+    add("missing_answer_cells", missing)
+
+    # Execution layer alone (static check off): kernels that die, patches found at run time.
+    add("rt_solution", solved)
+    add("rt_kill_at_call", _redefine(batch, solved, first, "import os\nos._exit(1)"))
+    add("rt_crash_at_definition", _prepend(solved, first, "import ctypes\nctypes.string_at(0)\n"))
+    add("rt_patch", _prepend(wrong_nb, first, PATCH_LINES))
+    if assignment == "tiny":  # a loop that an interrupt cannot stop (a long C call)
+        add("rt_uninterruptible_loop", _redefine(batch, solved, first, "sum(range(10**15))"))
+
+    batch.submitted_digest = gs.tree_digest(course.root / "submitted")
+    runtime = sorted(s for s in os.listdir(course.root / "submitted") if s.startswith("rt_"))
+    exclude = "--CourseDirectory.student_id_exclude=" + ",".join(runtime)
+    result = course.autograde(assignment, exclude, *EXEC_ARGS)
+    batch.logs.append(result.stdout + result.stderr)
+    result = course.autograde(assignment, "--student=rt_*", *EXEC_ARGS, *STATIC_OFF)
+    batch.logs.append(result.stdout + result.stderr)
+    batch.scores = course.scores(assignment)
+    return batch
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(a, marks=pytest.mark.xdist_group(a))
+        for a in ["tiny", *_selected(gs.assignments())]
+    ],
+)
+def batch(request, tmp_path_factory) -> Batch:
+    """``tiny`` is a three-task assignment built by the test itself (self-contained); the
+    others are the course's assignments with their planted bugs and cheats."""
+    assignment = request.param
+    if assignment == "tiny":
+        notebook, bugs, cheats = gs.tiny_assignment(), gs.TINY_BUGS, gs.TINY_CHEATS
+    else:
+        bugs, cheats = gs.load_planted(assignment)
+        notebook = gs.SOLUTIONS / assignment / f"{assignment}.ipynb"
+    batch = build_batch(tmp_path_factory.mktemp(assignment), assignment, notebook, bugs, cheats)
+    batch.bugs, batch.cheats = bugs, cheats
+    return batch
+
+
+# ============================================================================ the tests
+def test_every_assignment_has_planted_bugs_and_cheats():
+    names = gs.assignments()
+    assert names, "no assignment found under solutions/"
+    for assignment in names:
+        bugs, cheats = gs.load_planted(assignment)
+        assert len(bugs) >= 4, f"{assignment}: {len(bugs)} planted bugs, at least 4 expected"
+        assert len(cheats) >= 1, f"{assignment}: no planted cheat"
+
+
+def test_solution_gets_full_marks(batch):
+    assert batch.score("solution") == batch.tests, batch.logs[0][-3000:]
+
+
+def test_released_notebook_gets_zero(batch):
+    assert batch.score("release") == {k: 0.0 for k in batch.tests}
+
+
+def test_each_planted_bug_loses_marks(batch):
+    bugs = batch.bugs
+    kept = {
+        name: batch.total(gs.student_id("bug", name))
+        for name in bugs
+        if batch.total(gs.student_id("bug", name)) >= batch.full()
+    }
+    assert not kept, f"planted bugs that keep full marks ({batch.full()} points): {kept}"
+
+
+def test_each_cheat_earns_nothing_for_its_task(batch):
+    """A cheat is refused with a clear message and graded exactly like its answer left
+    unanswered (the released ``raise NotImplementedError``)."""
+    assert batch.cheats, "no planted cheat"
+    for name, cheat in batch.cheats.items():
+        student = gs.student_id("cheat", name)
+        text = batch.outputs(student, cheat["cell"])
+        assert "IntegrityError" in text and "integrity rules" in text, (name, text)
+        task = cheat["cell"]
+        unanswered = "stub_first" if task == batch.tasks[0] else gs.student_id("stub", task)
+        assert batch.score(student) == batch.score(unanswered), name
+        assert batch.total(student) < batch.full(), f"cheat {name} kept full marks"
+
+
+@pytest.mark.parametrize("student", ["patch_in_answer", "patch_in_added_cell", "rt_patch"])
+def test_patching_numpy_and_grading_earns_no_marks(batch, student):
+    assert batch.total(student) <= batch.total("wrong_first"), (
+        batch.score(student),
+        batch.score("wrong_first"),
+    )
+    for grade_id, points in batch.score(student).items():
+        assert points <= batch.score("wrong_first")[grade_id], grade_id
+
+
+def test_patch_is_reported_clearly(batch):
+    assert "IntegrityError" in batch.outputs("patch_in_answer", batch.tasks[0])
+    text = batch.outputs("rt_patch", batch.tasks[0])
+    assert "was replaced by code in the notebook" in text, text
+
+
+def test_edited_and_skipped_tests_are_restored_and_run(batch):
+    assert batch.score("edited_tests_release") == {k: 0.0 for k in batch.tests}
+    assert batch.score("edited_tests_solution") == batch.tests
+    graded = nbformat.read(
+        batch.course.autograded_path("edited_tests_solution", batch.assignment), as_version=4
+    )
+    for grade_id in batch.tests:
+        assert (
+            gs.cell_by_id(graded, grade_id).source == gs.cell_by_id(batch.source, grade_id).source
+        )
+
+
+def test_deleted_tests_are_restored_and_run(batch):
+    assert batch.score("deleted_tests_solution") == batch.tests
+    assert batch.score("deleted_tests_release") == {k: 0.0 for k in batch.tests}
+    graded = nbformat.read(
+        batch.course.autograded_path("deleted_tests_solution", batch.assignment), as_version=4
+    )
+    ids = [gs.nbgrader_meta(c).get("grade_id") for c in graded.cells]
+    source_ids = [gs.nbgrader_meta(c).get("grade_id") for c in batch.source.cells]
+    assert [i for i in ids if i] == [i for i in source_ids if i]  # all back, in source order
+
+
+@pytest.mark.parametrize(
+    "student",
+    ["loop_first", "sys_exit_first", "os_exit_first", "rt_kill_at_call", "rt_crash_at_definition"],
+)
+def test_runaway_answer_fails_alone_and_the_rest_is_graded(batch, student):
+    assert batch.score(student) == batch.score("stub_first"), batch.score(student)
+    assert any(batch.score(student)[k] == v for k, v in batch.tests.items()), "nothing graded"
+    text = batch.outputs(student, batch.tasks[0]) + "".join(
+        batch.outputs(student, k) for k in batch.tests
+    )
+    clear = ("CellTimeoutError", "DeadKernelError", "IntegrityError")
+    assert any(word in text for word in clear), text
+
+
+def test_execution_layer_alone_grades_the_solution(batch):
+    assert batch.score("rt_solution") == batch.tests
+
+
+def test_uninterruptible_loop_is_stopped_and_the_rest_is_graded(batch):
+    if batch.assignment != "tiny":
+        pytest.skip("run on the tiny assignment only (it costs a time limit and a restart)")
+    assert batch.score("rt_uninterruptible_loop") == batch.score("stub_first")
+    text = "".join(batch.outputs("rt_uninterruptible_loop", k) for k in batch.tests)
+    assert "did not stop" in text, text
+
+
+def test_malformed_submissions_are_reported_and_do_not_stop_the_batch(batch):
+    from dnnkit.integrity import check_submission
+
+    folder = batch.course.root / "submitted"
+    expected = [batch.assignment]
+    report = {
+        s: check_submission(folder / s / batch.assignment, expected)
+        for s in ("invalid_json", "not_a_notebook", "wrong_file_name", "missing_answer_cells")
+    }
+    ids = {batch.assignment: [*batch.tasks, *batch.tests]}
+    report["missing_answer_cells"] = check_submission(
+        folder / "missing_answer_cells" / batch.assignment, expected, grade_ids=ids
+    )
+    assert [p.kind for p in report["invalid_json"]] == ["invalid-json"]
+    assert [p.kind for p in report["not_a_notebook"]] == ["invalid-notebook"]
+    kinds = [p.kind for p in report["wrong_file_name"]]
+    assert kinds == ["missing-notebook", "unexpected-file"]
+    assert f"rename it to '{batch.assignment}.ipynb'" in str(report["wrong_file_name"][0])
+    assert [p.kind for p in report["missing_answer_cells"]] == ["missing-cells"]
+    # nbgrader records no score (left for a human) for a notebook it cannot grade ...
+    for student in ("invalid_json", "not_a_notebook", "wrong_file_name"):
+        assert set(batch.score(student).values()) == {None}, student
+    # ... grades the notebook without answers (tests restored, all failing) ...
+    assert batch.score("missing_answer_cells") == {k: 0.0 for k in batch.tests}
+    # ... and the rest of the batch is graded; submitted/ is untouched.
+    assert batch.score("solution") == batch.tests
+    assert gs.tree_digest(folder) == batch.submitted_digest
+
+
+def test_static_check_accepts_every_reference_solution(batch):
+    from dnnkit.integrity import check_notebook, task_names
+
+    assert check_notebook(batch.solved, batch.assignment, task_names(batch.release)) == {}
