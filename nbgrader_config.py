@@ -24,10 +24,10 @@ c.CourseDirectory.release_directory = "exercises"
 
 # --- autograding ----------------------------------------------------------------------------
 c.Autograde.sanitize_preprocessors = [
+    "dnnkit.integrity.RestoreCells",  # first: malformed/duplicate metadata, deleted cells
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "dnnkit.integrity.RestoreCells",  # before OverwriteCells: deleted cells, metadata
     "nbgrader.preprocessors.OverwriteCells",  # edited read-only cells get their source back
     "dnnkit.integrity.IntegrityCheck",  # after: the test cells are complete (hidden tests)
     "nbgrader.preprocessors.CheckCellMetadata",

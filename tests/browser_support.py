@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ def site_sources() -> list[Path]:
     sources = [ROOT / "_config.yml", ROOT / "_toc.yml"]
     sources += [p for p in (ROOT / "book").rglob("*") if p.is_file()]
     sources += list((ROOT / "src" / "dnnkit").rglob("*.py"))
+    sources += list((ROOT / "_ext").rglob("*.py"))  # local Sphinx extensions, if any
     return [p for p in sources if ".ipynb_checkpoints" not in p.parts]
 
 
@@ -185,8 +187,6 @@ class SiteBuild:
 
 def build_site(timeout: float = 1800) -> SiteBuild:
     """Run ``jupyter-book build . --warningiserror --keep-going`` (quick profile) at the root."""
-    import time
-
     env = dict(os.environ, DNNKIT_PROFILE="quick", TF_CPP_MIN_LOG_LEVEL="2")
     env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     jupyter_book = Path(sys.executable).with_name("jupyter-book")

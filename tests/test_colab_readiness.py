@@ -10,11 +10,13 @@ Colab cannot be reached from here, so the test reproduces what matters about it:
   ``DNNKIT_INSTALL_FROM``, points it at a copy of this checkout instead of GitHub.
 
 How the fresh environment gets Colab's packages without a download: ``python -m venv`` (same
-interpreter as the project, no ``--system-site-packages``), then a folder of symbolic links to
-exactly those distributions *and their dependency closure* (computed from their metadata) in
-the project's site-packages, exposed to the new venv by one ``.pth`` file. The venv therefore
-sees the same TensorFlow build the project tests with, pip sees those packages as installed
-(so the first cell must leave them alone, as on Colab), and the project's own packages
+interpreter as the project, no ``--system-site-packages``), then exactly those distributions
+*and their dependency closure* (computed from their metadata) are hard-linked, file by file
+from their RECORDs, from the project's site-packages into the venv's own site-packages, which
+is where Colab keeps its TensorFlow too. Hard links cost no disk and no time, and keep every
+file's path inside the venv (a symbolic link would resolve to the project's environment). The
+venv therefore runs the same TensorFlow build the project tests with, pip sees those packages as
+installed (so the first cell must leave them alone, as on Colab), and the project's own packages
 (dnnkit's editable install, jupyter-book, nbgrader, pytest) stay invisible. pip runs with
 ``PIP_NO_INDEX`` so that anything the first cell would need to download fails loudly.
 
@@ -83,35 +85,27 @@ def _dependency_closure(roots) -> list[importlib.metadata.Distribution]:
     return list(closure.values())
 
 
-def _top_level_entries(dist) -> set[str]:
-    """First path components of a distribution's files inside site-packages."""
-    return {
-        Path(str(f)).parts[0]
-        for f in dist.files or []
-        if not str(f).startswith("..") and Path(str(f)).parts[0] != "__pycache__"
-    }
+def _link_distributions(dists, site: Path, target: Path) -> int:
+    """Hard-link every file of ``dists`` (their RECORD) from ``site`` into ``target``.
 
-
-def _link_distributions(dists, site: Path, target: Path) -> None:
-    """Mirror ``dists`` from ``site`` into ``target``: a link per top-level entry it owns alone,
-    a link per file under entries several distributions share (namespace packages)."""
-    owners: dict[str, int] = {}
-    for dist in importlib.metadata.distributions(path=[str(site)]):
-        for entry in _top_level_entries(dist):
-            owners[entry] = owners.get(entry, 0) + 1
+    Falls back to a symbolic link where a hard link is impossible (another file system)."""
+    count = 0
     for dist in dists:
-        for entry in _top_level_entries(dist):
-            if owners.get(entry, 0) <= 1:
-                (target / entry).symlink_to(site / entry)
+        for file in dist.files or []:
+            relative = Path(str(file))
+            source = site / relative
+            if relative.parts[0] == ".." or not source.is_file():
+                continue  # console scripts in bin/, and files RECORD lists but pip removed
+            link = target / relative
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if link.exists():
                 continue
-            for file in dist.files or []:
-                relative = Path(str(file))
-                if relative.parts[0] != entry or "__pycache__" in relative.parts:
-                    continue
-                link = target / relative
-                link.parent.mkdir(parents=True, exist_ok=True)
-                if not link.exists():
-                    link.symlink_to(site / relative)
+            try:
+                os.link(source, link)
+            except OSError:
+                link.symlink_to(source)
+            count += 1
+    return count
 
 
 def _project_site_packages() -> Path:
@@ -127,7 +121,9 @@ class ColabEnv:
     python: Path
     kernel_dirs: Path
     checkout: Path
+    site: Path  # the venv's site-packages
     baseline: dict = field(default_factory=dict)
+    preinstalled: frozenset = frozenset()  # distributions there before any notebook ran
 
     def probe(self) -> dict:
         """What the venv's Python sees: TensorFlow's version and location, dnnkit's location."""
@@ -192,14 +188,11 @@ def _make_colab_env(root: Path) -> ColabEnv:
             check=True,
         ).stdout.strip()
     )
-    preinstalled = root / "colab-preinstalled"
-    preinstalled.mkdir()
     dists = _dependency_closure(COLAB_PACKAGES + RUNTIME_PACKAGES)
-    _link_distributions(dists, _project_site_packages(), preinstalled)
-    (site / "colab_preinstalled.pth").write_text(f"{preinstalled}\n")
+    _link_distributions(dists, _project_site_packages(), site)
 
     kernel_dirs = root / "kernels"
-    env = ColabEnv(root, python, kernel_dirs, _copy_checkout(root / "checkout"))
+    env = ColabEnv(root, python, kernel_dirs, _copy_checkout(root / "checkout"), site)
     spec = {
         "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (Colab-like venv)",
@@ -217,7 +210,15 @@ def colab_env(tmp_path_factory):
     assert not root.resolve().is_relative_to(ROOT), "the Colab copy must live outside the repo"
     env = _make_colab_env(root)
     env.baseline = env.probe()
+    env.preinstalled = _distributions_in(env.site)
     return env
+
+
+def _distributions_in(site: Path) -> frozenset:
+    return frozenset(
+        canonicalize_name(d.metadata["Name"])
+        for d in importlib.metadata.distributions(path=[str(site)])
+    )
 
 
 # ---------------------------------------------------------------------------- execution
@@ -235,15 +236,15 @@ class Run:
 def _run_notebook(env: ColabEnv, source: Path, workdir: Path) -> Run:
     """Copy ``source`` to ``workdir`` and run it in the Colab-like kernel until the first error."""
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
 
     workdir.mkdir(parents=True, exist_ok=True)
     notebook = Path(shutil.copy2(source, workdir / source.name))
     nb = nbformat.read(notebook, as_version=4)
     specs = KernelSpecManager(kernel_dirs=[str(env.kernel_dirs)], ensure_native_kernel=False)
-    km = KernelManager(kernel_name="colab", kernel_spec_manager=specs)
+    km = AsyncKernelManager(kernel_name="colab", kernel_spec_manager=specs)
     client = NotebookClient(
         nb,
         km=km,
@@ -253,9 +254,23 @@ def _run_notebook(env: ColabEnv, source: Path, workdir: Path) -> Run:
         resources={"metadata": {"path": str(workdir)}},
     )
     run, start = Run(), time.perf_counter()
+    try:
+        _execute_cells(client, nb, run)
+    finally:  # nbclient leaves a kernel it did not create running: stop it here
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
+    run.seconds = time.perf_counter() - start
+    print(f"\n{source.relative_to(ROOT)}: {run.seconds:.1f} s, stopped by {run.error}")
+    return run
+
+
+def _execute_cells(client, nb, run: Run) -> None:
+    """Run the code cells in order until one raises; probe the kernel after the first."""
+    from nbclient.exceptions import CellExecutionError
+
     first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
     with client.setup_kernel():
-        for index, cell in enumerate(nb.cells):
+        for index, cell in list(enumerate(nb.cells)):
             if cell.cell_type != "code":
                 continue
             try:
@@ -264,12 +279,19 @@ def _run_notebook(env: ColabEnv, source: Path, workdir: Path) -> Run:
                 run.error = (index, error.ename, str(error.evalue))
                 break
             if index == first_code:
-                probe = nbformat.v4.new_code_cell(PROBE)
-                client.execute_cell(probe, len(nb.cells))
-                text = "".join(o.get("text", "") for o in probe.outputs)
-                run.probe = json.loads(text.split("PROBE", 1)[1])
-    run.seconds = time.perf_counter() - start
-    return run
+                run.probe = _probe_kernel(client, nb)
+
+
+def _probe_kernel(client, nb) -> dict:
+    """Run ``PROBE`` in the notebook's kernel (as a temporary last cell) and parse its output."""
+    probe = nbformat.v4.new_code_cell(PROBE)
+    nb.cells.append(probe)
+    try:
+        client.execute_cell(probe, len(nb.cells) - 1)
+    finally:
+        nb.cells.pop()
+    text = "".join(output.get("text", "") for output in probe.outputs)
+    return json.loads(text.split("PROBE", 1)[1])
 
 
 def _assert_install_left_colab_alone(env: ColabEnv, run: Run, name: str) -> None:
@@ -356,19 +378,8 @@ def test_tensorflow_unchanged_after_every_install(colab_env):
     """After all the notebooks above: pip installed dnnkit and nothing Colab already had."""
     after = colab_env.probe()
     assert after["tensorflow"] == colab_env.baseline["tensorflow"]
-    listed = subprocess.run(
-        [str(colab_env.python), "-m", "pip", "list", "--path", _venv_site(colab_env)],
-        capture_output=True,
-        text=True,
-        env=colab_env.environ(),
-        timeout=120,
-    ).stdout
-    names = {canonicalize_name(line.split()[0]) for line in listed.splitlines()[2:] if line}
-    assert names - {"pip", "dnnkit"} == set(), f"pip installed more than dnnkit: {names}"
-
-
-def _venv_site(env: ColabEnv) -> str:
-    return str(next((env.python.parents[1] / "lib").glob("python3*/site-packages")))
+    added = _distributions_in(colab_env.site) - colab_env.preinstalled
+    assert added == {"dnnkit"}, f"the set-up cells installed {sorted(added)}, expected dnnkit only"
 
 
 # ---------------------------------------------------------------------------- GPU path

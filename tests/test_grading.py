@@ -106,6 +106,11 @@ def test_check_close_compares_the_data_not_a_subclass_equality():
         grading.check_close("x", got, [1.0, 1.0])
 
 
+def test_check_close_rejects_complex_values():
+    with pytest.raises(AssertionError, match="expected real numbers, got complex ones"):
+        grading.check_close("x", np.array([1.0 + 0j]), [1.0])
+
+
 def test_check_close_rejects_negative_tolerances():
     with pytest.raises(ValueError, match="rtol=-1"):
         grading.check_close("x", 1.0, 1.0, rtol=-1)

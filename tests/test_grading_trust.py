@@ -25,7 +25,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 # Short limits for tests: a cell that loops costs `timeout` seconds.
-EXEC_ARGS = ("--GuardedExecute.timeout=45", "--GuardedExecute.setup_timeout=300")
+EXEC_ARGS = ("--GuardedExecute.timeout=60", "--GuardedExecute.setup_timeout=300")
 STATIC_OFF = ("--IntegrityCheck.enabled=False",)
 
 PATCH_LINES = """\
@@ -124,7 +124,7 @@ def build_batch(tmp: Path, assignment: str, notebook, bugs: dict, cheats: dict) 
         gs.test_cells(source),
         gs.solution_ids(source),
     )
-    solved, first = batch.solved, batch.tasks[0]
+    solved, first, last = batch.solved, batch.tasks[0], batch.tasks[-1]
     add = batch.add
 
     add("solution", solved)
@@ -139,7 +139,8 @@ def build_batch(tmp: Path, assignment: str, notebook, bugs: dict, cheats: dict) 
 
     # Reference points for "graded as if this answer simply failed".
     add("stub_first", _stub(batch, solved, first))
-    for task in sorted({c["cell"] for c in cheats.values()} - {first}):
+    add("stub_last", _stub(batch, solved, last))
+    for task in sorted({c["cell"] for c in cheats.values()} - {first, last}):
         add(gs.student_id("stub", task), _stub(batch, solved, task))
     wrong = _first_task_bug(bugs, first)
     wrong_nb = gs.with_bug(solved, wrong[1]) if wrong else _stub(batch, solved, first)
@@ -160,9 +161,22 @@ def build_batch(tmp: Path, assignment: str, notebook, bugs: dict, cheats: dict) 
     add("edited_tests_release", tampered)
     edited = gs.copy_nb(solved)
     for cell in edited.cells:
-        if gs.nbgrader_meta(cell).get("grade"):
+        meta = gs.nbgrader_meta(cell)
+        if meta.get("grade"):
             cell.source = "pass"
+        elif meta.get("solution"):  # an answer cell posing as a test worth 50 points
+            meta.update(grade=True, points=50, locked=True)
     add("edited_tests_solution", edited)
+    resaved = gs.copy_nb(solved)  # as another front end saves it
+    resaved.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)"},
+        "colab": {"provenance": []},
+        "language_info": {"name": "python"},
+    }
+    for cell in resaved.cells:
+        cell.metadata["collapsed"] = False
+        cell.pop("id", None)
+    add("resaved_solution", resaved)
     deleted = gs.copy_nb(solved)
     deleted.cells = [
         c
@@ -173,7 +187,8 @@ def build_batch(tmp: Path, assignment: str, notebook, bugs: dict, cheats: dict) 
     add("deleted_tests_release", gs.without_cell(release, next(iter(batch.tests))))
 
     # Answers that never return or stop the kernel, in the first answer.
-    add("loop_first", _redefine(batch, solved, first, "while True:\n    pass"))
+    # (the loop goes in the last answer: each test cell that calls it costs a time limit)
+    add("loop_last", _redefine(batch, solved, last, "while True:\n    pass"))
     add("sys_exit_first", _prepend(solved, first, "import sys\nsys.exit(1)\n"))
     add("os_exit_first", _prepend(solved, first, "import os\nos._exit(1)\n"))
 
@@ -262,7 +277,9 @@ def test_each_cheat_earns_nothing_for_its_task(batch):
         text = batch.outputs(student, cheat["cell"])
         assert "IntegrityError" in text and "integrity rules" in text, (name, text)
         task = cheat["cell"]
-        unanswered = "stub_first" if task == batch.tasks[0] else gs.student_id("stub", task)
+        unanswered = {batch.tasks[0]: "stub_first", batch.tasks[-1]: "stub_last"}.get(
+            task, gs.student_id("stub", task)
+        )
         assert batch.score(student) == batch.score(unanswered), name
         assert batch.total(student) < batch.full(), f"cheat {name} kept full marks"
 
@@ -307,21 +324,30 @@ def test_deleted_tests_are_restored_and_run(batch):
 
 
 @pytest.mark.parametrize(
-    "student",
-    ["loop_first", "sys_exit_first", "os_exit_first", "rt_kill_at_call", "rt_crash_at_definition"],
+    ("student", "unanswered"),
+    [
+        ("loop_last", "stub_last"),
+        ("sys_exit_first", "stub_first"),
+        ("os_exit_first", "stub_first"),
+        ("rt_kill_at_call", "stub_first"),
+        ("rt_crash_at_definition", "stub_first"),
+    ],
 )
-def test_runaway_answer_fails_alone_and_the_rest_is_graded(batch, student):
-    assert batch.score(student) == batch.score("stub_first"), batch.score(student)
+def test_runaway_answer_fails_alone_and_the_rest_is_graded(batch, student, unanswered):
+    """Graded exactly like the same answer left unanswered, with a clear error."""
+    assert batch.score(student) == batch.score(unanswered), batch.score(student)
     assert any(batch.score(student)[k] == v for k, v in batch.tests.items()), "nothing graded"
-    text = batch.outputs(student, batch.tasks[0]) + "".join(
-        batch.outputs(student, k) for k in batch.tests
-    )
+    text = "".join(batch.outputs(student, k) for k in [*batch.tasks, *batch.tests])
     clear = ("CellTimeoutError", "DeadKernelError", "IntegrityError")
     assert any(word in text for word in clear), text
 
 
 def test_execution_layer_alone_grades_the_solution(batch):
     assert batch.score("rt_solution") == batch.tests
+
+
+def test_notebook_resaved_by_another_front_end_still_grades(batch):
+    assert batch.score("resaved_solution") == batch.tests
 
 
 def test_uninterruptible_loop_is_stopped_and_the_rest_is_graded(batch):
@@ -365,3 +391,51 @@ def test_static_check_accepts_every_reference_solution(batch):
     from dnnkit.integrity import check_notebook, task_names
 
     assert check_notebook(batch.solved, batch.assignment, task_names(batch.release)) == {}
+
+
+# ================================================= the execution layer, without nbgrader's CLI
+def _cell(source, grade_id, **flags):
+    meta = {"grade_id": grade_id, "grade": False, "solution": False, "locked": False, **flags}
+    return nbformat.v4.new_code_cell(source, metadata={"nbgrader": meta})
+
+
+def test_guarded_execute_restarts_after_a_dead_kernel_and_a_patch():
+    """GuardedExecute on a notebook: a cell that kills the kernel and one that patches NumPy
+    each get a clear error, the cells after them run in a fresh kernel, and a skip-execution
+    tag does not skip a test."""
+    from dnnkit.integrity import GuardedExecute
+
+    setup = "import numpy as np\nfrom dnnkit import grading"
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            _cell(setup, "setup", locked=True),
+            _cell("def f(x):\n    return 2 * x", "f_solution", solution=True),
+            _cell("import os\nos._exit(1)", "g_solution", solution=True),
+            _cell("grading.check_close('f(1)', f(1.0), 2.0)", "f_tests", grade=True, points=1),
+            _cell(
+                "np.allclose = lambda *a, **k: True\ndef h(x):\n    return x",
+                "h_solution",
+                solution=True,
+            ),
+            _cell("grading.check_close('h(1)', h(1.0), 2.0)", "h_tests", grade=True, points=1),
+            _cell("grading.check_close('f(2)', f(2.0), 5.0)", "skipped", grade=True, points=1),
+        ]
+    )
+    nb.cells[-1].metadata["tags"] = ["skip-execution"]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    GuardedExecute(timeout=60).preprocess(nb, {})
+    errors = {
+        gs.nbgrader_meta(c)["grade_id"]: [
+            o.get("ename") for o in c.outputs if o.output_type == "error"
+        ]
+        for c in nb.cells
+    }
+    assert errors["g_solution"] == ["DeadKernelError"]
+    assert errors["f_tests"] == []  # graded in the fresh kernel: f was re-defined
+    assert errors["h_solution"] == ["IntegrityError"]
+    assert errors["h_tests"] == ["IntegrityError"]  # h is a stub that names the reason
+    assert errors["skipped"] == ["AssertionError"]  # the tag did not skip the failing test

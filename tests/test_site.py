@@ -12,6 +12,7 @@ a JSON report with timings go to ``_build/screenshots/``.
 
 from __future__ import annotations
 
+import contextlib
 import html.parser
 import json
 import re
@@ -35,6 +36,7 @@ from browser_support import (
     site_build_lock,
     toc_pages,
 )
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.slow
 
@@ -180,7 +182,8 @@ def site():
             reports = {page: _visit(context, base, page) for page in PAGES}
             index = context.new_page()
             index.goto(base, wait_until="load", timeout=PAGE_TIMEOUT_MS)
-            index.wait_for_load_state("load")
+            with contextlib.suppress(PlaywrightTimeout):  # index.html redirects (meta refresh)
+                index.wait_for_url(f"{base}{PAGES[0]}.html", timeout=15_000)
             landing = index.url
             total = time.perf_counter() - start
             context.close()
@@ -199,8 +202,13 @@ def site():
 
 
 def _report(site, page) -> PageReport:
-    report = site["reports"][page]
-    assert (HTML / f"{page}.html").exists(), f"{page}.html was not built"
+    report, build = site["reports"][page], site["build"]
+    failed = build.built and build.returncode != 0
+    assert (HTML / f"{page}.html").exists(), f"{page}.html was not built" + (
+        " (the site build failed: see test_site_build_succeeded_if_this_test_ran_it)"
+        if failed
+        else ""
+    )
     assert not report.load_error, f"{page} did not load: {report.load_error}"
     return report
 

@@ -67,7 +67,8 @@ class Outcome:
     """What happened to one student's submission.
 
     ``status`` is "graded" (nbgrader graded it, maybe with ``notes``), "failed" (it could not be
-    graded; ``reason`` says why) or "skipped" (already graded, unchanged).
+    graded; ``reason`` says why), "skipped" (already graded, unchanged) or "interrupted" (the
+    batch stopped before it was graded).
     """
 
     student: str
@@ -396,20 +397,24 @@ def _error_summary(log_text: str, error: BaseException | None) -> str:
 
 
 def _unfinished_cells(output_dir: str) -> list[str]:
-    """Cells of the autograded notebooks that timed out or lost their kernel."""
+    """Cells of the autograded notebooks that timed out or lost their kernel, and cells that
+    were never run because grading of the notebook stopped (``dnnkit.integrity``'s NotRun)."""
     import nbformat
 
     notes = []
     for path in sorted(Path(output_dir).glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
+        not_run = 0
         for index, cell in enumerate(nb.cells):
+            where = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or index
             for out in cell.get("outputs", []):
-                if out.get("output_type") == "error" and out.get("ename") in TIMEOUT_ERRORS:
-                    where = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                    notes.append(
-                        f"{path.name}: cell {where or index} did not finish "
-                        f"({out['ename']}), so it scored 0"
-                    )
+                ename = out.get("ename") if out.get("output_type") == "error" else None
+                if ename in TIMEOUT_ERRORS:
+                    notes.append(f"{path.name}: cell {where} did not finish ({ename})")
+                elif ename == "NotRun":
+                    not_run += 1
+        if not_run:
+            notes.append(f"{path.name}: {not_run} cell(s) not run: grading stopped early")
     return notes
 
 
@@ -498,7 +503,7 @@ def merge_into_gradebook(gb, assignment: str, student: str, changes: dict) -> No
 
 def _snapshot(db_path: str, target: str) -> None:
     """A consistent copy of a SQLite file, even while another program has it open."""
-    source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    source = sqlite3.connect(Path(db_path).resolve().as_uri() + "?mode=ro", uri=True)
     copy = sqlite3.connect(target)
     try:
         with copy:
@@ -651,13 +656,20 @@ def _run_pool(assignment, course_dir, coursedir, nbgrader_args, todo, outcomes, 
             for future in as_completed(pending):
                 student = pending[future]
                 outcome = _result(future, student)
-                _record(gb, coursedir, assignment, outcome)
+                try:
+                    _record(gb, coursedir, assignment, outcome)
+                except Exception as exc:  # noqa: BLE001 - one submission must not stop the batch
+                    gb.db.rollback()
+                    outcome.status = "failed"
+                    outcome.reason = f"could not record the result ({type(exc).__name__}: {exc})"
                 outcomes[student] = outcome
                 bar.update(1)
                 failed = sum(o.status == "failed" for o in outcomes.values())
                 bar.set_postfix(failed=failed, refresh=False)
     except KeyboardInterrupt:
         interrupted = True
+        for student in todo:
+            outcomes.setdefault(student, Outcome(student, "interrupted"))
     finally:
         bar.close()
         _shutdown(executor, kill=interrupted)
@@ -710,8 +722,12 @@ def format_report(report: BatchReport, *, verbose: bool = False) -> str:
         f"autograded), failed {len(failed)}; {report.seconds:.1f} s with {report.jobs} "
         f"worker(s)."
     ]
+    if graded:
+        mean = sum(o.seconds for o in graded) / len(graded)
+        lines[0] += f" A worker took {mean:.1f} s per submission on average."
     if report.interrupted:
-        lines.append("Interrupted: rerun the same command to grade the rest.")
+        left = len(report.by_status("interrupted"))
+        lines.append(f"Interrupted with {left} submission(s) left: rerun the same command.")
     if failed:
         lines.append(f"Could not grade {len(failed)} submission(s):")
         for outcome in failed:

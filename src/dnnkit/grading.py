@@ -108,8 +108,11 @@ def _to_float_array(name: str, value, role: str, hint: str | None) -> np.ndarray
             _with_hint(f"{name}: expected an array of numbers, got {_describe(value)}.", hint)
         )
     try:
+        raw = _asarray(value)
+        if raw.dtype.kind == "c":
+            raise error(_with_hint(f"{name}: expected real numbers, got complex ones.", hint))
         # A copy with the base class (subok=False): a subclass cannot change how we compare.
-        arr = _array(value, dtype=_float64, copy=True, subok=False)
+        arr = _array(raw, dtype=_float64, copy=True, subok=False)
     except (TypeError, ValueError) as exc:
         raise error(
             _with_hint(

@@ -1182,11 +1182,31 @@ def _build_preprocessors() -> None:
             order = [n for n in (order or fallback_order) if n in sources]
             order += [n for n in fallback_order if n not in order]
 
+            self._deduplicate(nb)
             for cell in nb.cells:
                 self._normalise(cell, sources, points, solutions, tasks)
             self._pin_head(nb, order, sources)
             self._restore_missing(nb, order, sources, points)
             return nb, resources
+
+        def _deduplicate(self, nb):
+            """Malformed metadata dropped; a ``grade_id`` used twice stays on its last cell
+            (as nbgrader's ``DeduplicateIds`` does)."""
+            seen = set()
+            for cell in reversed(nb.cells):
+                if not isinstance(cell.get("metadata"), dict):
+                    cell["metadata"] = nbformat.NotebookNode()
+                meta = cell.metadata.get("nbgrader")
+                if meta is None:
+                    continue
+                grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+                if not isinstance(grade_id, str) or grade_id in seen:
+                    self.log.warning(
+                        "Cell with nbgrader metadata %r made an ordinary cell", grade_id
+                    )
+                    del cell.metadata["nbgrader"]
+                    continue
+                seen.add(grade_id)
 
         def _normalise(self, cell, sources, points, solutions, tasks):
             meta = cell.get("metadata", {}).get("nbgrader")
@@ -1385,6 +1405,7 @@ def _build_preprocessors() -> None:
             dropped: dict[int, str] = {}  # cells left out after they broke the kernel
             position, restarts = 0, 0
             probing = self.probe
+            self._probe_works = False  # set by the first successful probe
             while position < len(cells):
                 failure = None  # (index, ename, evalue, give_up)
                 with self.setup_kernel():
@@ -1518,19 +1539,28 @@ def _build_preprocessors() -> None:
                 return "the integrity check did not finish after this cell"
             content = reply["content"]
             if content.get("status") == "ok":
+                self._probe_works = True
                 return None
+            if is_locked_cell(cell) and not _meta(cell).get("grade"):
+                if not self._probe_works and content.get("ename") != "IntegrityError":
+                    self.log.warning(
+                        "Integrity probe unavailable: %s: %s",
+                        content.get("ename"),
+                        content.get("evalue"),
+                    )
+                    return "unavailable"  # e.g. dnnkit missing in the kernel
+                return None  # the set-up cells themselves are trusted
             if content.get("ename") == "IntegrityError":
-                if is_locked_cell(cell) and not _meta(cell).get("grade"):
-                    return None  # the set-up cell itself is trusted
                 return content.get("evalue", "integrity check failed")
-            self.log.warning(
-                "Integrity probe unavailable: %s: %s", content.get("ename"), content.get("evalue")
+            # The probe worked before this cell: a cell that breaks it counts as tampering.
+            return (
+                f"the integrity check failed after this cell ({content.get('ename')}: "
+                f"{content.get('evalue')})"
             )
-            return "unavailable"
 
-    globals().update(
-        RestoreCells=RestoreCells, IntegrityCheck=IntegrityCheck, GuardedExecute=GuardedExecute
-    )
+    for cls in (RestoreCells, IntegrityCheck, GuardedExecute):
+        cls.__qualname__, cls.__module__ = cls.__name__, __name__
+        globals()[cls.__name__] = cls
 
 
 def __getattr__(name: str):

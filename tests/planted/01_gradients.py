@@ -37,8 +37,7 @@ BUGS = {
     "mlp_forward_linear_output": {
         "cell": "mlp_forward_solution",
         "find": (
-            "        a = sigmoid_forward(dense_forward(a, W, b))\n"
-            "        activations.append(a)\n"
+            "        a = sigmoid_forward(dense_forward(a, W, b))\n        activations.append(a)\n"
         ),
         "replace": (
             "        z = dense_forward(a, W, b)\n"

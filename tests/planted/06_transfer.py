@@ -75,8 +75,10 @@ BUGS = {
     "fine_tune_without_recompiling": {
         "cell": "fine_tune_solution",
         "find": "    unfreeze(model)\n"
-        "    model.compile(optimizer=keras.optimizers.Adam(learning_rate=unfrozen_lr), "
-        'loss="sparse_categorical_crossentropy")\n',
+        "    model.compile(\n"
+        "        optimizer=keras.optimizers.Adam(learning_rate=unfrozen_lr),\n"
+        '        loss="sparse_categorical_crossentropy",\n'
+        "    )\n",
         "replace": "    unfreeze(model)\n",
         "why": "unfreezes without compiling again: Keras keeps training the head only, at frozen_lr",
     },
@@ -92,15 +94,11 @@ BUGS = {
         "replace": "",
         "why": "recompiles with the lower learning rate but never unfreezes the reused layers",
     },
-    "fine_tune_freezes_after_compile": {
+    "fine_tune_hard_codes_one_head_layer": {
         "cell": "fine_tune_solution",
-        "find": "    freeze(model, n_head_layers)\n"
-        "    model.compile(optimizer=keras.optimizers.Adam(learning_rate=frozen_lr), "
-        'loss="sparse_categorical_crossentropy")\n',
-        "replace": "    model.compile(optimizer=keras.optimizers.Adam(learning_rate=frozen_lr), "
-        'loss="sparse_categorical_crossentropy")\n'
-        "    freeze(model, n_head_layers)\n",
-        "why": "freezes after compiling: Keras ignores the change, every layer trains in phase 1",
+        "find": "freeze(model, n_head_layers)",
+        "replace": "freeze(model, 1)",
+        "why": "ignores n_head_layers: only the output layer trains in the frozen phase",
     },
 }
 

@@ -1,0 +1,290 @@
+"""Grading throughput: ``dnnkit-autograde --jobs N`` against serial ``nbgrader autograde`` on
+the same batch of submissions (the repository's nbgrader_config.py and solutions).
+
+The batch mixes the NumPy-only assignments (quickest to grade): for each, solution copies,
+planted-bug variants (``tests/planted/<a>.py``) and unanswered releases, dealt round-robin.
+Two identical copies of the course are graded, one per command, assignment by assignment and
+alternating the two commands, so a change in the machine's load hits both. The gradebooks must
+agree, score for score, or the measurement is void.
+
+    python benchmarks/grading_throughput.py --submissions 40 --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NUMPY_ASSIGNMENTS = ("01_gradients", "02_initializers", "04_batchnorm")
+
+GENERATE_ALL = textwrap.dedent(
+    """
+    import sys
+    from jupyter_core.application import NoStart
+    from nbgrader.apps import NbGraderApp
+
+    for assignment in sys.argv[1:]:
+        app = NbGraderApp.instance()
+        try:
+            app.initialize(["generate_assignment", assignment, "--force"])
+            app.start()
+        except NoStart:
+            pass
+        finally:
+            app.reset()
+    """
+)
+
+
+# ------------------------------------------------------------------------------- submissions
+def _meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _solved(source, release):
+    """The release with every answer cell filled in from the source (markers removed)."""
+    import nbformat
+
+    nb = nbformat.from_dict(json.loads(json.dumps(release)))
+    answers = {_meta(c)["grade_id"]: c.source for c in source.cells if _meta(c).get("solution")}
+    for cell in nb.cells:
+        grade_id = _meta(cell).get("grade_id")
+        if grade_id in answers:
+            lines = answers[grade_id].splitlines()
+            cell.source = "\n".join(
+                line
+                for line in lines
+                if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+            )
+    return nb
+
+
+def _with_bug(nb, bug: dict):
+    import nbformat
+
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    for cell in nb.cells:
+        if _meta(cell).get("grade_id") == bug["cell"]:
+            cell.source = cell.source.replace(bug["find"], bug["replace"], 1)
+    return nb
+
+
+def _planted_bugs(assignment: str) -> list[dict]:
+    path = REPO / "tests" / "planted" / f"{assignment}.py"
+    if not path.is_file():
+        return []
+    spec = importlib.util.spec_from_file_location(f"planted_{assignment}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(getattr(module, "BUGS", {}).values())
+
+
+def _variants(root: Path, assignment: str) -> list:
+    """Submissions to deal out: the solution, each planted bug, the unanswered release."""
+    import nbformat
+
+    source = nbformat.read(root / "solutions" / assignment / f"{assignment}.ipynb", 4)
+    release = nbformat.read(root / "exercises" / assignment / f"{assignment}.ipynb", 4)
+    good = _solved(source, release)
+    return [good, *(_with_bug(good, bug) for bug in _planted_bugs(assignment)), release]
+
+
+def build_course(root: Path, n_submissions: int, assignments) -> dict[str, int]:
+    """A course under ``root`` with ``n_submissions`` submissions dealt over ``assignments``;
+    returns the number of submissions per assignment."""
+    import nbformat
+
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    for assignment in assignments:
+        shutil.copytree(REPO / "solutions" / assignment, root / "solutions" / assignment)
+    result = subprocess.run(
+        [sys.executable, "-c", GENERATE_ALL, *assignments],
+        cwd=root,
+        env=_env(root),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"generate_assignment failed:\n{result.stderr[-3000:]}")
+    variants = {a: _variants(root, a) for a in assignments}
+    counts = dict.fromkeys(assignments, 0)
+    for i in range(n_submissions):
+        assignment = assignments[i % len(assignments)]
+        nb = variants[assignment][counts[assignment] % len(variants[assignment])]
+        folder = root / "submitted" / f"student{i:03d}" / assignment
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{assignment}.ipynb")
+        (folder / "timestamp.txt").write_text("2025-01-01 12:00:00.000000 UTC")
+        counts[assignment] += 1
+    return counts
+
+
+# ---------------------------------------------------------------------------------- grading
+def _env(root: Path) -> dict:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0")
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["TMPDIR"] = str(root.parent)
+    env.setdefault("DNNKIT_PROFILE", "quick")
+    env.pop("DNNKIT_INSTALL_FROM", None)
+    return env
+
+
+def serial_command(assignment: str) -> list[str]:
+    return [sys.executable, "-m", "nbgrader", "autograde", assignment]
+
+
+def batch_command(assignment: str, jobs: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "dnnkit.batch_autograde",
+        assignment,
+        "--jobs",
+        str(jobs),
+        "--no-progress",
+    ]
+
+
+def _timed(cmd: list[str], root: Path) -> tuple[float, int]:
+    """Wall seconds and exit code of a grading command (non-zero when a submission could not
+    be graded; the comparison of the gradebooks says whether both commands agree)."""
+    start = time.perf_counter()
+    result = subprocess.run(cmd, cwd=root, env=_env(root), capture_output=True, text=True)
+    return time.perf_counter() - start, result.returncode
+
+
+def _scores(root: Path, assignment: str) -> dict[str, dict]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "training-dnns") as gb:
+        scores = {
+            s.student.id: {g.name: g.auto_score for nb in s.notebooks for g in nb.grades}
+            for s in gb.assignment_submissions(assignment)
+        }
+        gb.engine.dispose()
+    return scores
+
+
+def run(
+    n_submissions: int = 40, jobs: int | None = None, *, assignments=None, workdir=None
+) -> dict:
+    """Grade the same ``n_submissions`` serially and with ``jobs`` workers; return the timings.
+
+    Returns
+    -------
+    dict with ``serial_s``, ``batch_s``, ``speedup`` (serial / batch), ``scores_equal``,
+    ``per_assignment`` (submissions, seconds and seconds per notebook for both commands),
+    ``commands``, ``jobs``, ``cores``, ``n_submissions``, ``load_before``, ``load_after``.
+    """
+    if n_submissions < 1:
+        raise ValueError(f"n_submissions must be at least 1, got {n_submissions}")
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    jobs = jobs or available
+    assignments = tuple(
+        a for a in (assignments or NUMPY_ASSIGNMENTS) if (REPO / "solutions" / a).is_dir()
+    )
+    if not assignments:
+        raise RuntimeError("none of the assignments exists under solutions/")
+    scratch = Path(workdir or tempfile.mkdtemp(prefix="grading-throughput-"))
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    try:
+        serial, batch = scratch / "serial", scratch / "batch"
+        counts = build_course(serial, n_submissions, assignments)
+        shutil.copytree(serial, batch)
+        per_assignment = {}
+        equal = True
+        for assignment in assignments:
+            if not counts[assignment]:
+                continue
+            t_serial, rc_serial = _timed(serial_command(assignment), serial)
+            t_batch, rc_batch = _timed(batch_command(assignment, jobs), batch)
+            expected, got = _scores(serial, assignment), _scores(batch, assignment)
+            differ = sorted(s for s in set(expected) | set(got) if expected.get(s) != got.get(s))
+            equal &= not differ
+            n = counts[assignment]
+            per_assignment[assignment] = {
+                "submissions": n,
+                "exit_codes": [rc_serial, rc_batch],
+                "students_differing": differ,
+                "serial_s": round(t_serial, 2),
+                "batch_s": round(t_batch, 2),
+                "serial_s_per_notebook": round(t_serial / n, 2),
+                "batch_s_per_notebook": round(t_batch / n, 2),
+            }
+    finally:
+        if workdir is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    serial_s = sum(r["serial_s"] for r in per_assignment.values())
+    batch_s = sum(r["batch_s"] for r in per_assignment.values())
+    return {
+        "n_submissions": n_submissions,
+        "jobs": jobs,
+        "cores": available,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "serial_s": round(serial_s, 2),
+        "batch_s": round(batch_s, 2),
+        "speedup": round(serial_s / batch_s, 2),
+        "scores_equal": bool(equal),
+        "per_assignment": per_assignment,
+        "commands": {
+            "serial": "nbgrader autograde <assignment>",
+            "batch": f"dnnkit-autograde <assignment> --jobs {jobs}",
+            "benchmark": f"python benchmarks/grading_throughput.py --submissions {n_submissions} "
+            f"--jobs {jobs}",
+        },
+        "load_before": load_before,
+        "load_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def format_table(result: dict) -> str:
+    lines = [
+        f"Grading throughput: {result['n_submissions']} submissions, {result['jobs']} workers "
+        f"({result['cores']} cores available)",
+        f"{'assignment':<18}{'n':>4}{'serial s':>10}{'batch s':>10}{'serial s/nb':>13}"
+        f"{'batch s/nb':>12}",
+    ]
+    for name, r in result["per_assignment"].items():
+        lines.append(
+            f"{name:<18}{r['submissions']:>4}{r['serial_s']:>10.1f}{r['batch_s']:>10.1f}"
+            f"{r['serial_s_per_notebook']:>13.2f}{r['batch_s_per_notebook']:>12.2f}"
+        )
+    lines.append(
+        f"{'total':<18}{result['n_submissions']:>4}{result['serial_s']:>10.1f}"
+        f"{result['batch_s']:>10.1f}   speed-up {result['speedup']:.2f}x, "
+        f"scores equal: {result['scores_equal']}"
+    )
+    lines.append(f"serial: {result['commands']['serial']} (one run per assignment)")
+    lines.append(f"batch:  {result['commands']['batch']} (one run per assignment)")
+    lines.append(f"command: {result['commands']['benchmark']}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", "-n", type=int, default=40)
+    parser.add_argument("--jobs", "-j", type=int, default=None)
+    parser.add_argument("--assignments", nargs="+", default=None)
+    parser.add_argument("--json", help="also write the result to this file")
+    args = parser.parse_args(argv)
+    result = run(args.submissions, args.jobs, assignments=args.assignments)
+    print(format_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0 if result["scores_equal"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
