@@ -25,6 +25,11 @@ import textwrap
 import time
 from pathlib import Path
 
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None
+
 REPO = Path(__file__).resolve().parents[1]
 NUMPY_ASSIGNMENTS = ("01_gradients", "02_initializers", "04_batchnorm")
 
@@ -157,12 +162,26 @@ def batch_command(assignment: str, jobs: int) -> list[str]:
     ]
 
 
-def _timed(cmd: list[str], root: Path) -> tuple[float, int]:
-    """Wall seconds and exit code of a grading command (non-zero when a submission could not
-    be graded; the comparison of the gradebooks says whether both commands agree)."""
-    start = time.perf_counter()
+def _load() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (other programs competing for the cores)."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def _cpu_of_children() -> float:
+    """CPU seconds (user + system) of the finished child processes and their descendants."""
+    if resource is None:
+        return float("nan")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(cmd: list[str], root: Path) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (the command, its workers and kernels) and exit code of a
+    grading command (non-zero when a submission could not be graded; the comparison of the
+    gradebooks says whether both commands agree)."""
+    cpu, start = _cpu_of_children(), time.perf_counter()
     result = subprocess.run(cmd, cwd=root, env=_env(root), capture_output=True, text=True)
-    return time.perf_counter() - start, result.returncode
+    return time.perf_counter() - start, _cpu_of_children() - cpu, result.returncode
 
 
 def _scores(root: Path, assignment: str) -> dict[str, dict]:
@@ -198,7 +217,7 @@ def run(
     if not assignments:
         raise RuntimeError("none of the assignments exists under solutions/")
     scratch = Path(workdir or tempfile.mkdtemp(prefix="grading-throughput-"))
-    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    load_before = _load()
     try:
         serial, batch = scratch / "serial", scratch / "batch"
         counts = build_course(serial, n_submissions, assignments)
@@ -208,8 +227,8 @@ def run(
         for assignment in assignments:
             if not counts[assignment]:
                 continue
-            t_serial, rc_serial = _timed(serial_command(assignment), serial)
-            t_batch, rc_batch = _timed(batch_command(assignment, jobs), batch)
+            t_serial, cpu_serial, rc_serial = _timed(serial_command(assignment), serial)
+            t_batch, cpu_batch, rc_batch = _timed(batch_command(assignment, jobs), batch)
             expected, got = _scores(serial, assignment), _scores(batch, assignment)
             differ = sorted(s for s in set(expected) | set(got) if expected.get(s) != got.get(s))
             equal &= not differ
@@ -222,12 +241,16 @@ def run(
                 "batch_s": round(t_batch, 2),
                 "serial_s_per_notebook": round(t_serial / n, 2),
                 "batch_s_per_notebook": round(t_batch / n, 2),
+                "serial_cpu_s": round(cpu_serial, 2),
+                "batch_cpu_s": round(cpu_batch, 2),
             }
     finally:
         if workdir is None:
             shutil.rmtree(scratch, ignore_errors=True)
     serial_s = sum(r["serial_s"] for r in per_assignment.values())
     batch_s = sum(r["batch_s"] for r in per_assignment.values())
+    serial_cpu = sum(r["serial_cpu_s"] for r in per_assignment.values())
+    batch_cpu = sum(r["batch_cpu_s"] for r in per_assignment.values())
     return {
         "n_submissions": n_submissions,
         "jobs": jobs,
@@ -236,6 +259,8 @@ def run(
         "serial_s": round(serial_s, 2),
         "batch_s": round(batch_s, 2),
         "speedup": round(serial_s / batch_s, 2),
+        "serial_cpu_s": round(serial_cpu, 2),
+        "batch_cpu_s": round(batch_cpu, 2),
         "scores_equal": bool(equal),
         "per_assignment": per_assignment,
         "commands": {
@@ -245,7 +270,7 @@ def run(
             f"--jobs {jobs}",
         },
         "load_before": load_before,
-        "load_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "load_after": _load(),
     }
 
 
@@ -265,6 +290,10 @@ def format_table(result: dict) -> str:
         f"{'total':<18}{result['n_submissions']:>4}{result['serial_s']:>10.1f}"
         f"{result['batch_s']:>10.1f}   speed-up {result['speedup']:.2f}x, "
         f"scores equal: {result['scores_equal']}"
+    )
+    lines.append(
+        f"CPU time: serial {result['serial_cpu_s']:.1f} s, batch {result['batch_cpu_s']:.1f} s; "
+        f"load average before/after: {result['load_before']} / {result['load_after']}"
     )
     lines.append(f"serial: {result['commands']['serial']} (one run per assignment)")
     lines.append(f"batch:  {result['commands']['batch']} (one run per assignment)")

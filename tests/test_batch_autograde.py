@@ -507,16 +507,44 @@ def _processes_mentioning(text: str) -> list[int]:
     return pids
 
 
+def _graded_count(root: Path) -> int:
+    return len(list((root / "autograded").glob(f"*/{TINY}")))
+
+
+def _interrupt(root: Path, extra: list[str], at: int, sig: int) -> subprocess.CompletedProcess:
+    """Start a batch, send ``sig`` once ``at`` submissions have autograded folders, and return
+    what the batch said."""
+    cmd = [*batch_command(), TINY, "--course-dir", str(root), "--jobs", "2", "--no-progress"]
+    proc = subprocess.Popen(
+        [*cmd, *extra],
+        cwd=root,
+        env=course_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None and _graded_count(root) < at:
+        time.sleep(0.1)
+    assert proc.poll() is None, "the batch finished before it could be interrupted"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    time.sleep(3)  # after SIGKILL, workers get SIGTERM (PR_SET_PDEATHSIG); kernels follow
+    assert _processes_mentioning(str(root)) == [], "worker processes outlived the batch"
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and SIGKILL")
-def test_killed_batch_resumes_without_duplicates_or_lost_grades(tiny_template, tmp_path):
-    """A subset first, then a run killed with SIGKILL while it grades, then a rerun. Oracle:
-    TINY_EXPECTED scores, one submission row per student, no orphan worker processes. Also: a
-    cell that never finishes is reported (nbgrader's timeout, passed through as an option)."""
+def test_interrupted_batches_resume_without_duplicates_or_lost_grades(tiny_template, tmp_path):
+    """A subset first, then a run stopped with Ctrl-C (SIGINT), then one killed with SIGKILL,
+    then a rerun. Oracle: TINY_EXPECTED scores, one gradebook row per submission, no orphan
+    worker processes. Also: a cell that never finishes is reported (nbgrader's own timeout,
+    passed through as an nbgrader option)."""
     root = tiny_course(tiny_template, tmp_path)
     variants = tiny_variants(root)
     students = {}
-    for i in range(2):
+    for i in range(3):
         for name, nb in variants.items():
             students[f"{name}_{i}"] = TINY_EXPECTED[name]
             submit(root, f"{name}_{i}", TINY, nb)
@@ -530,38 +558,14 @@ def test_killed_batch_resumes_without_duplicates_or_lost_grades(tiny_template, t
 
     first = run_batch(root, TINY, "--jobs", "2", "--student", "ada_0", "bob_axis_0", *timeout)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert _graded_count(root) == 2
 
-    cmd = [
-        *batch_command(),
-        TINY,
-        "--course-dir",
-        str(root),
-        "--jobs",
-        "2",
-        "--no-progress",
-        *timeout,
-    ]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=root,
-        env=course_env(root),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        done = len(list((root / "autograded").glob(f"*/{TINY}")))
-        if done >= 3:  # the two of the first run + at least one of this one
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the batch finished before it could be interrupted"
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=60)
-    time.sleep(3)  # workers get SIGTERM from the kernel (PR_SET_PDEATHSIG); kernels follow
-    assert _processes_mentioning(str(root)) == []
-    interrupted = {s for s, d in gradebook_dump(root, TINY).items()}
-    assert len(interrupted) < len(students)
+    stopped = _interrupt(root, timeout, at=3, sig=signal.SIGINT)
+    assert stopped.returncode == 130, stopped.stdout + stopped.stderr
+    assert re.search(r"Interrupted with \d+ submission\(s\) left: rerun", stopped.stdout)
+    killed = _interrupt(root, timeout, at=_graded_count(root) + 1, sig=signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    assert len(gradebook_dump(root, TINY)) < len(students)
 
     last = run_batch(root, TINY, "--jobs", "2", *timeout)
 
@@ -575,7 +579,7 @@ def test_killed_batch_resumes_without_duplicates_or_lost_grades(tiny_template, t
     assert tree_digest(root / "submitted") == before
     assert re.search(r"eve_loop: tiny\.ipynb: cell square_tests did not finish", last.stdout)
     match = re.search(r"skipped (\d+)", last.stdout)
-    assert match and int(match.group(1)) >= 3
+    assert match and int(match.group(1)) >= 4
     assert not list(root.glob("autograded/*/*.dnnkit-partial"))
     # A forced regrade of graded submissions updates them in place.
     forced = run_batch(root, TINY, "--jobs", "2", "--force", "--student", "ada_0", "bob_axis_1")

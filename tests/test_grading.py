@@ -438,9 +438,9 @@ def test_static_check_accepts_honest_answers(source):
 @pytest.mark.parametrize(
     ("source", "fragment"),
     [
-        ("from dnnkit.activations import gelu", "course's reference implementation"),
+        ("from dnnkit.activations import gelu", "the reference implementation"),
         ("import dnnkit.activations as A\ndef f(z):\n    return A.gelu(z)", "reference"),
-        ("def f(z):\n    return reference_gelu(z)", "course's reference implementation"),
+        ("def f(z):\n    return reference_gelu(z)", "the reference implementation"),
         ("def f(z):\n    return x", "belongs to the set-up or test cells"),
         ("def f(z):\n    return expected", "belongs to the set-up or test cells"),
         ("def f(z):\n    return __import__('dnnkit')", "`__import__` may not be used"),
@@ -550,7 +550,7 @@ def test_replacement_keeps_the_code_as_comments_and_fails_only_when_called():
     namespace = {}
     with pytest.raises(IntegrityError, match="answer `gelu_solution` was not run"):
         exec(compile(source, "<replacement>", "exec"), namespace)
-    with pytest.raises(IntegrityError, match="course's reference implementation"):
+    with pytest.raises(IntegrityError, match="the reference implementation"):
         namespace["gelu"](1.0)
 
 

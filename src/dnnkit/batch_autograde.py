@@ -1,21 +1,19 @@
 """Autograde a whole nbgrader assignment on every core: ``dnnkit-autograde <assignment>``.
 
-Same scores as ``nbgrader autograde``, because each submission is graded by nbgrader's own
-``Autograde`` converter with the course's configuration (``nbgrader_config.py``, every
-preprocessor). What changes is where it runs. Each worker process grades one submission at a
-time in a private scratch course: a copy of the submission and its own copy of the gradebook.
-Only the parent process writes to the real gradebook, one submission at a time, through
-nbgrader's ``Gradebook`` API: it copies in the fields that the worker's run changed (scores,
-comments, timestamp, late penalty), then moves the autograded notebook into ``autograded/``.
+Scores are those of ``nbgrader autograde`` because every submission is graded by nbgrader's own
+``Autograde`` converter with the course's ``nbgrader_config.py`` (all its preprocessors), one
+submission per worker process at a time, in a scratch course holding a copy of the submission
+and a copy of the gradebook. Only the parent process writes the real gradebook, through
+nbgrader's ``Gradebook`` API, one submission at a time: it copies in the fields the worker's run
+changed, then moves the autograded folder into ``autograded/``.
 
-Why not let the workers only execute notebooks while the parent grades? nbgrader saves grades
-from inside its preprocessor chain (``SaveAutoGrades``). Splitting that chain would mean writing a
-second grader. Why not let every worker write to the real gradebook? SQLite allows one writer
-at a time, and nbgrader's read-then-create steps are not atomic across processes: rows could be
-lost or duplicated. With one writer and update-or-create merges, an interrupted run (Ctrl-C,
-SIGTERM, a crash) leaves each submission either recorded in full or not at all. A rerun
-skips what is done: the autograded folder is there, its timestamp matches the submission's,
-and the gradebook has the submission. ``submitted/`` is only ever read.
+Why this design: nbgrader saves grades from inside its preprocessor chain (``SaveAutoGrades``),
+so "workers only execute, the parent grades" would mean rewriting that chain; and SQLite has
+one writer at a time while nbgrader's find-or-create steps are not atomic across processes, so
+concurrent writers could lose or duplicate rows. With a single writer and update-or-create
+merges, an interrupted batch leaves each submission recorded in full or not at all, and a rerun
+skips the finished ones (autograded folder present, same timestamp, row in the gradebook).
+``submitted/`` is only read.
 """
 
 from __future__ import annotations

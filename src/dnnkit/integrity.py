@@ -195,6 +195,7 @@ FORBIDDEN_ATTRIBUTES = frozenset(
         "vars", "as_strided", "ctypes", "load_library", "load_op_library",
         "deserialize", "deserialize_keras_object", "get_registered_object",
         "get_custom_objects", "model_from_json", "model_from_config", "load_model",
+        "tofile", "dump", "save", "save_weights", "export",  # writing files
     }
 )  # fmt: skip
 ALLOWED_DUNDER_ATTRIBUTES = frozenset({"__init__", "__name__"})
@@ -740,6 +741,13 @@ class _Checker(ast.NodeVisitor):
                 "protected",
                 f"`{name}` belongs to the set-up or test cells; an answer may not use it.",
             )
+        elif name == "get_ipython":  # what IPython turns `%magic` and `!command` into
+            self.flag(
+                node,
+                "name",
+                "`get_ipython` may not be used in an answer: no magics (`%...`) or shell "
+                "commands (`!...`) in graded notebooks.",
+            )
         elif name in IPYTHON_NAMES or name.startswith("_"):
             self.flag(node, "name", f"`{name}` may not be used in an answer.")
         elif name in vars(builtins) and name not in SAFE_BUILTINS:
@@ -853,8 +861,8 @@ class _Checker(ast.NodeVisitor):
     def forbidden_message(self, path: str, hit: str) -> str:
         if hit == "dnnkit":
             return (
-                f"`{path}` is the course's reference implementation: an answer may not use "
-                "it. Write the code yourself."
+                f"`{path}` is part of the course's library `dnnkit` (the reference "
+                "implementation): an answer may not use it. Write the code yourself."
             )
         return f"`{path}` may not be used in this answer: write this part yourself."
 
