@@ -4,12 +4,10 @@ Each chapter is also executed cell by cell by nbval (`make test` passes `--nbval
 """
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
+import browser_support
 import pytest
 import yaml
 
@@ -28,19 +26,13 @@ def _chapters() -> list[str]:
 
 @pytest.fixture(scope="module")
 def built_site():
-    """Build the site once (quick profile), failing on any execution error or warning."""
-    env = dict(os.environ, DNNKIT_PROFILE="quick")
-    jb = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run(
-        [str(jb), "build", ".", "--warningiserror", "--keep-going"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    log = result.stdout[-8000:] + result.stderr[-8000:]
-    assert result.returncode == 0, f"jupyter-book build failed:\n{log}"
+    """Build the site (quick profile, execution cache allowed), failing on any error or warning.
+
+    The build runs under the same lock as the browser checks' build (tests/browser_support.py).
+    """
+    with browser_support.site_build_lock():
+        build = browser_support.build_site()
+    assert build.returncode == 0, f"jupyter-book build failed:\n{build.log}"
     return HTML
 
 

@@ -10,8 +10,8 @@ and importing it stays fast (myst-nb's own import takes seconds).
 GLUE_PREFIX = "application/papermill.record/"
 
 
-def glue(name: str, value, display: bool = False):
-    """Make ``value`` available to the page's text as ``{glue:}`name```; returns ``value``.
+def glue(name: str, value, display: bool = False) -> None:
+    """Make ``value`` available to the page's text as ``{glue:}`name```.
 
     With ``display=True`` the value is also shown in the cell's output.
     """
@@ -22,4 +22,3 @@ def glue(name: str, value, display: bool = False):
     prefix = "" if display else GLUE_PREFIX
     metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
     ipython_display({prefix + k: v for k, v in mimebundle.items()}, raw=True, metadata=metadata)
-    return value
