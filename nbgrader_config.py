@@ -49,3 +49,17 @@ c.GuardedExecute.setup_timeout = 300
 c.GuardedExecute.notebook_timeout = 900
 c.GuardedExecute.max_restarts = 5
 c.GuardedExecute.interrupt_on_timeout = True
+
+# --- feedback -------------------------------------------------------------------------------
+# nbgrader's feedback shows hidden tests (by design); students must not see them.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "dnnkit.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
+# --- collecting from an LMS -----------------------------------------------------------------
+# `nbgrader zip_collect` file names like "jdoe_12345_67890_01_gradients.ipynb" (edit for your LMS).
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[a-z]+)_\d+_\d+_(?P<file_id>[^/]+\.ipynb)$"
+)
