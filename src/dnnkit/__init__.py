@@ -13,6 +13,10 @@ TensorFlow or Keras):
 - ``dnnkit.data``          offline-first datasets and task-A / task-B splits
 - ``dnnkit.grading``       helpers that the exercises' test cells call
 - ``dnnkit.profile``       the book's quick/full profile and the device in use
+- ``dnnkit.notebook``      ``glue``: computed values for the book's text
+- ``dnnkit.integrity``     autograding that does not trust the student's kernel (nbgrader)
+- ``dnnkit.feedback``      nbgrader feedback without hidden tests
+- ``dnnkit.batch_autograde``  ``dnnkit-autograde``: nbgrader's autograde on all cores
 """
 
 __version__ = "0.1.0"
