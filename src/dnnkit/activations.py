@@ -135,7 +135,7 @@ def tanh_grad(z):
 def relu(z):
     """Rectified linear unit ``max(0, z)``. Same shape as ``z``."""
     z = _as_float(z)
-    return np.maximum(z, 0.0).astype(z.dtype)
+    return np.maximum(z, 0.0).astype(z.dtype, copy=False)
 
 
 def relu_grad(z):
