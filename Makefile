@@ -32,9 +32,9 @@ browser:
 book: setup
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
-# nbval executes every chapter cell by cell; tests/conftest.py keeps one notebook on one worker.
+# nbval executes every chapter cell by cell; --dist loadfile keeps one notebook (one kernel) on one worker.
 test: setup browser
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --nbval-lax tests book
+	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax tests book
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" -n 2

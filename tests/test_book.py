@@ -26,12 +26,13 @@ def _chapters() -> list[str]:
 
 @pytest.fixture(scope="module")
 def built_site():
-    """Build the site (quick profile, execution cache allowed), failing on any error or warning.
+    """Build the site (quick profile), failing on any execution error or warning.
 
-    The build runs under the same lock as the browser checks' build (tests/browser_support.py).
+    Built once for this module and tests/test_site.py (which may run at the same time on the
+    other xdist worker): under one lock, and only when the site is missing or older than its
+    sources (tests/browser_support.py), so a fresh clone always builds.
     """
-    with browser_support.site_build_lock():
-        build = browser_support.build_site()
+    build = browser_support.ensure_site_built()
     assert build.returncode == 0, f"jupyter-book build failed:\n{build.log}"
     return HTML
 
