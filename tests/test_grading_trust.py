@@ -108,11 +108,11 @@ def _redefine(batch: Batch, nb, task: str, body: str):
     source = gs.cell_by_id(nb, task).source
     release_source = gs.cell_by_id(batch.release, task).source
     name = defined_names(release_source)[0]
-    indented = "\n".join("    " + line for line in body.splitlines())
     if release_source.lstrip().startswith("class "):
-        code = f"class {name}:\n    def __init__(self, *args, **kwargs):\n    {indented}\n"
+        header, indent = f"class {name}:\n    def __init__(self, *args, **kwargs):\n", " " * 8
     else:
-        code = f"def {name}(*args, **kwargs):\n{indented}\n"
+        header, indent = f"def {name}(*args, **kwargs):\n", " " * 4
+    code = header + "".join(f"{indent}{line}\n" for line in body.splitlines())
     return gs.with_cell_source(nb, task, f"{source}\n\n{code}")
 
 
@@ -314,21 +314,20 @@ def test_edited_deleted_and_skipped_tests_are_restored_and_run(batch):
 
 
 @pytest.mark.parametrize(
-    ("student", "unanswered"),
+    ("student", "unanswered", "error"),
     [
-        ("loop_last", "stub_last"),
-        ("exit_first", "stub_first"),
-        ("rt_kill_at_call", "stub_first"),
-        ("rt_crash_at_definition", "stub_first"),
+        ("loop_last", "stub_last", "CellTimeoutError"),
+        ("exit_first", "stub_first", "IntegrityError"),  # refused before it runs
+        ("rt_kill_at_call", "stub_first", "DeadKernelError"),
+        ("rt_crash_at_definition", "stub_first", "DeadKernelError"),
     ],
 )
-def test_runaway_answer_fails_alone_and_the_rest_is_graded(batch, student, unanswered):
+def test_runaway_answer_fails_alone_and_the_rest_is_graded(batch, student, unanswered, error):
     """Graded exactly like the same answer left unanswered, with a clear error."""
     assert batch.score(student) == batch.score(unanswered), batch.score(student)
     assert any(batch.score(student)[k] == v for k, v in batch.tests.items()), "nothing graded"
     text = "".join(batch.outputs(student, k) for k in [*batch.tasks, *batch.tests])
-    clear = ("CellTimeoutError", "DeadKernelError", "IntegrityError")
-    assert any(word in text for word in clear), text
+    assert f"{error}: " in text, text
 
 
 def test_execution_layer_alone_grades_the_solution(batch):
