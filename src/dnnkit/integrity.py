@@ -277,11 +277,11 @@ def _top_level_bindings(tree: ast.Module, modules: set | None = None) -> dict[st
     """
     bound: dict[str, str | None] = {}
 
-    def visit(node, in_scope_root: bool):
+    def visit(node):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             bound.setdefault(node.name, None)
             for deco in node.decorator_list:
-                visit(deco, True)
+                visit(deco)
             return  # the body is another scope
         if isinstance(
             node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -301,9 +301,9 @@ def _top_level_bindings(tree: ast.Module, modules: set | None = None) -> dict[st
         if isinstance(node, ast.ExceptHandler) and node.name:
             bound.setdefault(node.name, None)
         for child in ast.iter_child_nodes(node):
-            visit(child, in_scope_root)
+            visit(child)
 
-    visit(tree, True)
+    visit(tree)
     return bound
 
 
