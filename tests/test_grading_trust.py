@@ -423,3 +423,44 @@ def test_guarded_execute_restarts_after_a_dead_kernel_and_a_patch():
     assert errors["h_solution"] == ["IntegrityError"]
     assert errors["h_tests"] == ["IntegrityError"]  # h is a stub that names the reason
     assert errors["skipped"] == ["AssertionError"]  # the tag did not skip the failing test
+
+
+def test_test_cells_pass_or_fail_by_the_kernel_reply_not_by_stderr():
+    """nbgrader scores a test cell with any stderr text 0: a correct answer that warns
+    (NumPy overflow in ``np.exp``) keeps its marks, and a failing test whose traceback
+    display was switched off still scores 0."""
+    from nbgrader.utils import determine_grade
+
+    from dnnkit.integrity import GuardedExecute
+
+    warns = "def f(x):\n    return 1.0 / (1.0 + np.exp(-x))  # overflows for x << 0"
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            _cell(
+                "import sys\nimport numpy as np\nfrom dnnkit import grading", "setup", locked=True
+            ),
+            _cell(warns, "f_solution", solution=True),
+            _cell(
+                "print('to stderr', file=sys.stderr)\n"
+                "grading.check_close('f(-1000)', f(np.array([-1000.0])), [0.0])",
+                "f_tests",
+                grade=True,
+                points=2,
+            ),
+            _cell("get_ipython().showtraceback = lambda *a, **k: None", "hide", locked=True),
+            _cell("grading.check_close('f(0)', f(0.0), 1.0)", "wrong_tests", grade=True, points=1),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    GuardedExecute(timeout=60).preprocess(nb, {})
+    cells = {gs.nbgrader_meta(c)["grade_id"]: c for c in nb.cells}
+    text = "".join(o.get("text", "") for o in cells["f_tests"].outputs)
+    assert "RuntimeWarning" in text and "to stderr" in text, cells["f_tests"].outputs  # shown
+    assert determine_grade(cells["f_tests"]) == (2, 2)
+    assert [o.output_type for o in cells["wrong_tests"].outputs] == ["error"]
+    assert cells["wrong_tests"].outputs[0].ename == "AssertionError"
+    assert determine_grade(cells["wrong_tests"]) == (0, 1)

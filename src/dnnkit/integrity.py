@@ -1133,6 +1133,41 @@ def _error_output(ename: str, evalue: str):
     )
 
 
+def is_test_cell(cell) -> bool:
+    """An autograded test cell: read-only code with points (nbgrader's ``grade`` and not
+    ``solution``)."""
+    meta = _meta(cell)
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def settle_test_outputs(cell, reply_content: dict | None) -> None:
+    """Make a test cell's outputs say what the kernel's reply says about its run.
+
+    nbgrader scores a test cell 0 when one of its outputs is an error *or any text on stderr*,
+    full marks otherwise. Whether the cell raised is in the kernel's reply, not in its outputs:
+
+    - the cell raised but shows no error output (the display of tracebacks was tampered
+      with): an error output is added, so it scores 0;
+    - the cell ran to the end: its stderr text (a ``RuntimeWarning`` from an answer's
+      ``np.exp``, TensorFlow's start-up logs) is moved to stdout, still shown, so a warning
+      does not cost a correct answer its marks.
+    """
+    if reply_content is None or not is_test_cell(cell):
+        return
+    if reply_content.get("status") == "error":
+        if not any(out.get("output_type") == "error" for out in cell.outputs):
+            cell.outputs.append(
+                _error_output(
+                    str(reply_content.get("ename", "Error")),
+                    str(reply_content.get("evalue", "the test raised an exception")),
+                )
+            )
+        return
+    for out in cell.outputs:
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            out["name"] = "stdout"
+
+
 PROBE = "__import__('dnnkit.grading', fromlist=['verify_integrity']).verify_integrity(globals())"
 
 
@@ -1365,6 +1400,8 @@ def _build_preprocessors() -> None:
         - After every cell, ``dnnkit.grading.verify_integrity`` checks that NumPy, the
           built-ins, the grading helpers... are untouched; if a cell changed them, it gets
           an ``IntegrityError`` and the kernel is restarted without it.
+        - A test cell passes or fails by the kernel's reply (see :func:`settle_test_outputs`):
+          a warning on stderr does not fail it, a hidden traceback does not pass it.
         - ``skip-execution`` tags are ignored, and a test cell that is not run (after
           ``max_restarts`` or past ``notebook_timeout``) gets an error output, hence 0:
           nbgrader gives full marks to a test cell with no output.
@@ -1491,6 +1528,10 @@ def _build_preprocessors() -> None:
                 position = max(position, index + 1)
             self.set_widgets_metadata()
             return self.nb, self.resources
+
+        async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+            settle_test_outputs(cell, None if exec_reply is None else exec_reply["content"])
+            await super()._check_raise_for_error(cell, cell_index, exec_reply)
 
         def _give_up(self, start: int) -> None:
             for cell in self.nb.cells[start:]:
