@@ -176,6 +176,8 @@ def test_check_shape_with_wildcards():
         grading.check_shape("out", np.zeros((7, 3)), (None, 10))
     with pytest.raises(AssertionError, match="got None"):
         grading.check_shape("out", None, (2,))
+    with pytest.raises(AssertionError, match=r"expected shape \(3,\), got \(3, 1\)\.$"):
+        grading.check_shape("b", np.zeros((3, 1)), (3,))  # a 1-tuple written as Python does
 
 
 def test_check_true_needs_a_boolean():

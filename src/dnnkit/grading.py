@@ -351,7 +351,8 @@ def check_shape(name, got, shape, hint=None):
         s is None or int(s) == a for s, a in zip(shape, actual, strict=True)
     )
     if not fits:
-        wanted = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        sizes = ["any" if s is None else str(s) for s in shape]
+        wanted = "(" + ", ".join(sizes) + ("," if _len(sizes) == 1 else "") + ")"  # like (3,)
         raise AssertionError(_with_hint(f"{name}: expected shape {wanted}, got {actual}.", hint))
 
 
