@@ -300,7 +300,8 @@ TINY_TASKS = {
 }
 
 
-def _meta(grade_id: str, *, grade=False, solution=False, locked=False, points=None) -> dict:
+def cell_metadata(grade_id: str, *, grade=False, solution=False, locked=False, points=None) -> dict:
+    """A cell's metadata as nbgrader writes it (schema 3)."""
     meta = {
         "grade": grade,
         "grade_id": grade_id,
@@ -319,19 +320,21 @@ def tiny_assignment():
     v4 = nbformat.v4
     cells = [
         v4.new_markdown_cell(
-            "# Tiny assignment\nImplement three functions.", metadata=_meta("intro", locked=True)
+            "# Tiny assignment\nImplement three functions.",
+            metadata=cell_metadata("intro", locked=True),
         ),
-        v4.new_code_cell(TINY_SETUP, metadata=_meta("setup", locked=True)),
+        v4.new_code_cell(TINY_SETUP, metadata=cell_metadata("setup", locked=True)),
     ]
     for name, (solution, visible, hidden, points) in TINY_TASKS.items():
         cells += [
             v4.new_markdown_cell(
-                f"## `{name}(x)` ({points} points)", metadata=_meta(f"{name}_spec", locked=True)
+                f"## `{name}(x)` ({points} points)",
+                metadata=cell_metadata(f"{name}_spec", locked=True),
             ),
-            v4.new_code_cell(solution, metadata=_meta(f"{name}_solution", solution=True)),
+            v4.new_code_cell(solution, metadata=cell_metadata(f"{name}_solution", solution=True)),
             v4.new_code_cell(
                 f"{visible}\n### BEGIN HIDDEN TESTS\n{hidden}\n### END HIDDEN TESTS",
-                metadata=_meta(f"{name}_tests", grade=True, locked=True, points=points),
+                metadata=cell_metadata(f"{name}_tests", grade=True, locked=True, points=points),
             ),
         ]
     nb = v4.new_notebook(cells=cells)

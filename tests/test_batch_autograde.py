@@ -23,6 +23,7 @@ import pytest
 from grading_support import (
     REPO,
     assignments,
+    cell_metadata,
     load_planted,
     make_course,
     solved,
@@ -144,45 +145,31 @@ TINY_POINTS = {"square_tests": 2.0, "mean_rows_tests": 3.0}
 TINY_CONFIG = 'c = get_config()  # noqa: F821\nc.CourseDirectory.course_id = "training-dnns"\n'
 
 
-def _meta(grade_id, *, grade=False, solution=False, locked=False, points=None) -> dict:
-    meta = {
-        "grade": grade,
-        "grade_id": grade_id,
-        "locked": locked,
-        "schema_version": 3,
-        "solution": solution,
-        "task": False,
-    }
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
-
-
 def tiny_source():
     """Two tasks: square (2 points) and mean over the batch axis (3 points); hidden tests."""
     v4 = nbformat.v4
     cells = [
-        v4.new_code_cell("import numpy as np", metadata=_meta("setup", locked=True)),
+        v4.new_code_cell("import numpy as np", metadata=cell_metadata("setup", locked=True)),
         v4.new_code_cell(
             "def square(x):\n    ### BEGIN SOLUTION\n    return np.asarray(x, float) ** 2\n"
             "    ### END SOLUTION",
-            metadata=_meta("square_solution", solution=True),
+            metadata=cell_metadata("square_solution", solution=True),
         ),
         v4.new_code_cell(
             "assert square(3.0) == 9.0\n### BEGIN HIDDEN TESTS\n"
             "assert np.allclose(square([-1.0, 2.0]), [1.0, 4.0])\n### END HIDDEN TESTS",
-            metadata=_meta("square_tests", grade=True, locked=True, points=2),
+            metadata=cell_metadata("square_tests", grade=True, locked=True, points=2),
         ),
         v4.new_code_cell(
             "def mean_rows(x):\n    ### BEGIN SOLUTION\n    return np.mean(x, axis=0)\n"
             "    ### END SOLUTION",
-            metadata=_meta("mean_rows_solution", solution=True),
+            metadata=cell_metadata("mean_rows_solution", solution=True),
         ),
         v4.new_code_cell(
             "assert mean_rows(np.ones((2, 3))).shape == (3,)\n### BEGIN HIDDEN TESTS\n"
             "assert np.allclose(mean_rows(np.arange(6.0).reshape(2, 3)), [1.5, 2.5, 3.5])\n"
             "### END HIDDEN TESTS",
-            metadata=_meta("mean_rows_tests", grade=True, locked=True, points=3),
+            metadata=cell_metadata("mean_rows_tests", grade=True, locked=True, points=3),
         ),
     ]
     nb = v4.new_notebook(cells=cells)
