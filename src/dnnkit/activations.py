@@ -324,10 +324,12 @@ def swish(z, beta=1.0):
 
 
 def swish_grad(z, beta=1.0):
-    """``sigmoid(beta z) + beta z sigmoid'(beta z)``."""
+    """``sigmoid(beta z) + beta z sigmoid'(beta z) = s (1 + beta z (1 - s))``, ``s = sigmoid(beta z)``."""
     _check_number("beta", beta)
     z = _as_float(z)
-    return sigmoid(beta * z) + beta * z * sigmoid_grad(beta * z)
+    bz = beta * z
+    s = sigmoid(bz)  # one exp, not two
+    return s * (1.0 + bz * (1.0 - s))
 
 
 def mish(z):
