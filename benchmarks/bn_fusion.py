@@ -68,7 +68,7 @@ def run(quick: bool = False) -> dict:
     if quick:
         hidden, n_in, batches, repeats, target_s = (16, 8), 32, (4,), 5, 0.002
     else:
-        hidden, n_in, batches, repeats, target_s = (300, 100), 784, (1, 32, 1024), 7, 0.1
+        hidden, n_in, batches, repeats, target_s = (300, 100), 784, (1, 32, 1024), 11, 0.1
     models = build_models(hidden=hidden, n_in=n_in)
     rng = np.random.default_rng(1)
     modes = ("eager", "tf.function", "XLA")

@@ -32,6 +32,7 @@ except ImportError:  # Windows
 
 REPO = Path(__file__).resolve().parents[1]
 NUMPY_ASSIGNMENTS = ("01_gradients", "02_initializers", "04_batchnorm")
+KERAS_ASSIGNMENTS = ("03_activations", "05_clipping", "06_transfer")  # ~5x slower to grade
 
 GENERATE_ALL = textwrap.dedent(
     """
@@ -272,6 +273,25 @@ def run(
         "load_before": load_before,
         "load_after": _load(),
     }
+
+
+def merge(*results: dict) -> dict:
+    """One result from several ``run`` results on different assignments (times add up)."""
+    merged = dict(results[0])
+    merged["per_assignment"] = {k: v for r in results for k, v in r["per_assignment"].items()}
+    for key in ("n_submissions", "serial_s", "batch_s", "serial_cpu_s", "batch_cpu_s"):
+        merged[key] = round(sum(r[key] for r in results), 2)
+    merged["speedup"] = round(merged["serial_s"] / merged["batch_s"], 2)
+    merged["scores_equal"] = all(r["scores_equal"] for r in results)
+    merged["commands"] = dict(
+        results[0]["commands"],
+        benchmark="; ".join(
+            f"{r['commands']['benchmark']} --assignments {' '.join(r['per_assignment'])}"
+            for r in results
+        ),
+    )
+    merged["load_after"] = results[-1]["load_after"]
+    return merged
 
 
 def format_table(result: dict) -> str:

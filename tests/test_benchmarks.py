@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import __main__ as bench  # noqa: E402
-from benchmarks import course_runtime, harness  # noqa: E402
+from benchmarks import course_runtime, grading_throughput, harness  # noqa: E402
 
 
 def test_interleaved_runs_every_variant_in_rotating_order():
@@ -32,6 +32,36 @@ def test_interleaved_needs_five_repetitions():
 def test_ratio_is_per_repetition_median_hand_computed():
     stats = harness.ratio_stats([2.0, 3.0, 12.0], [1.0, 1.0, 2.0])
     assert stats == {"ratio": 3.0, "ratio_min": 2.0, "ratio_max": 6.0}
+
+
+def test_grading_results_merge_by_adding_times():
+    def part(name, n, serial, batch, equal):
+        timing = {"submissions": n, "serial_s": serial, "batch_s": batch}
+        return {
+            "n_submissions": n,
+            "serial_s": serial,
+            "batch_s": batch,
+            "serial_cpu_s": serial,
+            "batch_cpu_s": 2 * batch,
+            "speedup": serial / batch,
+            "scores_equal": equal,
+            "per_assignment": {name: timing},
+            "commands": {"serial": "s", "batch": "b", "benchmark": "python g.py"},
+            "load_after": [n],
+        }
+
+    merged = grading_throughput.merge(
+        part("a", 40, 120.0, 80.0, True), part("k", 6, 90.0, 60.0, True)
+    )
+    assert (merged["n_submissions"], merged["serial_s"], merged["batch_s"]) == (46, 210.0, 140.0)
+    assert merged["speedup"] == 1.5 and merged["scores_equal"] is True
+    assert list(merged["per_assignment"]) == ["a", "k"] and merged["load_after"] == [6]
+    assert merged["commands"]["benchmark"] == (
+        "python g.py --assignments a; python g.py --assignments k"
+    )
+    assert not grading_throughput.merge(
+        part("a", 1, 1.0, 1.0, True), part("k", 1, 1.0, 1.0, False)
+    )["scores_equal"]
 
 
 def test_make_test_seconds_is_read_when_recorded(tmp_path, monkeypatch):

@@ -112,9 +112,24 @@ def test_swish_trainable_beta_is_learned_and_fixed_beta_is_not():
 
 
 def test_mish_matches_keras_mish(z64):
-    got = keras.ops.convert_to_numpy(Mish(dtype="float64")(z64))
-    expected = keras.ops.convert_to_numpy(keras.activations.mish(z64))
-    np.testing.assert_allclose(got, expected, rtol=0, atol=TOL)
+    """Values and gradients (tf.GradientTape) in float64, to rounding: the layer's one-exp
+    formula is the same function as Keras' z * tanh(softplus(z))."""
+    z = tf.constant(np.concatenate([z64.ravel(), [-700.0, -30.0, 19.99, 20.0, 20.01, 30.0]]))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(z)
+        got = Mish(dtype="float64")(z)
+        expected = keras.activations.mish(z)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(
+        tape.gradient(got, z).numpy(), tape.gradient(expected, z).numpy(), rtol=1e-12, atol=1e-15
+    )
+
+
+def test_mish_float32_matches_keras_to_float32_rounding():
+    z = np.linspace(-20.0, 25.0, 10_001, dtype="float32")
+    got = keras.ops.convert_to_numpy(Mish()(z))
+    expected = keras.ops.convert_to_numpy(keras.activations.mish(z))
+    np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-30)
 
 
 def test_mish_is_finite_for_large_inputs():
