@@ -34,7 +34,7 @@ book: setup
 
 # nbval executes every chapter cell by cell; --dist loadfile keeps one notebook (one kernel) on one worker.
 test: setup browser
-	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax tests book
+	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --durations=15 tests book
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" -n 2
