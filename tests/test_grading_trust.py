@@ -221,10 +221,7 @@ def build_batch(tmp: Path, assignment: str, notebook, bugs: dict, cheats: dict) 
 
 @pytest.fixture(
     scope="module",
-    params=[
-        pytest.param(a, marks=pytest.mark.xdist_group(a))
-        for a in ["tiny", *_selected(gs.assignments())]
-    ],
+    params=["tiny", *_selected(gs.assignments())],
 )
 def batch(request, tmp_path_factory) -> Batch:
     """``tiny`` is a three-task assignment built by the test itself (self-contained); the
@@ -334,9 +331,9 @@ def test_execution_layer_alone_grades_the_solution(batch):
     assert batch.score("rt_solution") == batch.tests
 
 
+# Only on the tiny assignment (the same batch as the tests above): it costs a time limit.
+@pytest.mark.parametrize("batch", ["tiny"], indirect=True)
 def test_uninterruptible_loop_is_stopped_and_the_rest_is_graded(batch):
-    if batch.assignment != "tiny":
-        pytest.skip("run on the tiny assignment only (it costs a time limit and a restart)")
     assert batch.score("rt_uninterruptible_loop") == batch.score("stub_first")
     text = "".join(batch.outputs("rt_uninterruptible_loop", k) for k in batch.tests)
     assert "did not stop" in text, text
