@@ -74,7 +74,7 @@ def test_load_digits_rejects_bad_test_size(test_size):
 # --- Fashion-MNIST from a fake Keras cache -----------------------------------------------
 
 
-def _write_idx(path, array):
+def write_idx(path, array):
     """LeCun's IDX format: 0x00 0x00 0x08 ndim, then each dimension as a big-endian int32."""
     header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
     with gzip.open(path, "wb") as f:
@@ -93,8 +93,8 @@ def fake_cache(tmp_path):
     }
     arrays["train"][0][0, 0, :2] = [0, 255]  # both ends of the range
     for prefix, (images, labels) in zip(("train", "t10k"), arrays.values(), strict=True):
-        _write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
-        _write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
     return tmp_path, arrays
 
 
