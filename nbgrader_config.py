@@ -1,7 +1,7 @@
 """nbgrader configuration for the course (run nbgrader commands from the repository root).
 
 Autograding runs student code that cannot be trusted, so on top of nbgrader's own steps it
-adds the layers of ``dnnkit.integrity`` (see its docstring):
+adds the layers of ``dnnkit_autograde.integrity`` (see its docstring):
 
 - sanitising (outside the kernel): ``RestoreCells`` puts back deleted read-only cells and
   resets the metadata of tracked cells, nbgrader's ``OverwriteCells`` restores the source of
@@ -24,16 +24,16 @@ c.CourseDirectory.release_directory = "exercises"
 
 # --- autograding ----------------------------------------------------------------------------
 c.Autograde.sanitize_preprocessors = [
-    "dnnkit.integrity.RestoreCells",  # first: malformed/duplicate metadata, deleted cells
+    "dnnkit_autograde.integrity.RestoreCells",  # first: malformed/duplicate metadata, deleted cells
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",  # edited read-only cells get their source back
-    "dnnkit.integrity.IntegrityCheck",  # after: the test cells are complete (hidden tests)
+    "dnnkit_autograde.integrity.IntegrityCheck",  # after: the test cells are complete (hidden tests)
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.Autograde.autograde_preprocessors = [
-    "dnnkit.integrity.GuardedExecute",  # instead of nbgrader.preprocessors.Execute
+    "dnnkit_autograde.integrity.GuardedExecute",  # instead of nbgrader.preprocessors.Execute
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -54,7 +54,7 @@ c.GuardedExecute.interrupt_on_timeout = True
 # nbgrader's feedback shows hidden tests (by design); students must not see them.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "dnnkit.feedback.HideHiddenTests",
+    "dnnkit_autograde.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 

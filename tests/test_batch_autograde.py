@@ -1,4 +1,4 @@
-"""Tests of ``dnnkit-autograde`` (``dnnkit.batch_autograde``), the parallel batch autograder.
+"""Tests of ``dnnkit-autograde`` (``dnnkit_autograde.batch``), the parallel batch autograder.
 
 Oracles: serial ``nbgrader autograde`` on an identical copy of the course (same gradebook
 fields for every student, cell by cell), nbgrader's own gradebook schema and ``Gradebook`` API,
@@ -41,7 +41,7 @@ def batch_command() -> list[str]:
     """The installed console script, or the module when the package was installed before the
     script was declared."""
     script = Path(sys.executable).with_name("dnnkit-autograde")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "dnnkit.batch_autograde"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dnnkit_autograde.batch"]
 
 
 def course_env(root: Path) -> dict:
@@ -246,7 +246,7 @@ def test_gradebook_fields_are_every_non_key_column_of_nbgrader_tables():
     must learn about it, or grades could be silently lost."""
     from nbgrader import api
 
-    from dnnkit.batch_autograde import GRADEBOOK_FIELDS
+    from dnnkit_autograde.batch import GRADEBOOK_FIELDS
 
     tables = {
         "submission": api.SubmittedAssignment,
@@ -276,7 +276,7 @@ def test_merge_twice_gives_one_submission_and_the_same_grades(tiny_template, tmp
     interruption must not duplicate rows or change the result."""
     import datetime
 
-    from dnnkit.batch_autograde import _diff, _submission_state, merge_into_gradebook
+    from dnnkit_autograde.batch import _diff, _submission_state, merge_into_gradebook
 
     worker = _tiny_gradebook(tiny_template, tmp_path / "worker.db")
     worker.add_student("ada")
@@ -316,7 +316,7 @@ def test_merge_twice_gives_one_submission_and_the_same_grades(tiny_template, tmp
 
 
 def test_diff_keeps_only_what_the_run_changed():
-    from dnnkit.batch_autograde import _diff
+    from dnnkit_autograde.batch import _diff
 
     before = {
         "submission": {"timestamp": 1, "extension": None},
@@ -341,7 +341,7 @@ def test_diff_keeps_only_what_the_run_changed():
 
 
 def test_report_names_every_failure_and_warning_and_sets_the_exit_code():
-    from dnnkit.batch_autograde import BatchReport, Outcome, format_report
+    from dnnkit_autograde.batch import BatchReport, Outcome, format_report
 
     outcomes = [
         Outcome("ada", "graded"),
@@ -360,7 +360,7 @@ def test_report_names_every_failure_and_warning_and_sets_the_exit_code():
 
 
 def test_unknown_assignment_or_missing_gradebook_is_a_clear_error(tiny_template, tmp_path, capsys):
-    from dnnkit.batch_autograde import main
+    from dnnkit_autograde.batch import main
 
     root = tiny_course(tiny_template, tmp_path)
     assert main(["nope", "--course-dir", str(root), "--no-progress"]) == 2

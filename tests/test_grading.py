@@ -12,7 +12,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from dnnkit import grading, integrity
+from dnnkit import grading
+from dnnkit_autograde import integrity
 from dnnkit.grading import IntegrityError
 
 # ------------------------------------------------------------------------------ check_close
@@ -371,7 +372,7 @@ def test_importing_grading_does_not_import_tensorflow_or_keras():
 
 
 # ======================================================================================
-# dnnkit.integrity: the static check that the autograder runs outside the kernel
+# dnnkit_autograde.integrity: the static check that the autograder runs outside the kernel
 # ======================================================================================
 
 SETUP_NAMES = {

@@ -139,7 +139,7 @@ def test_generate_collect_autograde_feedback_export(tmp_path):
         root,
         sys.executable,
         "-m",
-        "dnnkit.batch_autograde",
+        "dnnkit_autograde.batch",
         assignment,
         "--jobs",
         "2",

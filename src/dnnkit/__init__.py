@@ -14,9 +14,10 @@ TensorFlow or Keras):
 - ``dnnkit.grading``       helpers that the exercises' test cells call
 - ``dnnkit.profile``       the book's quick/full profile and the device in use
 - ``dnnkit.notebook``      ``glue``: computed values for the book's text
-- ``dnnkit.integrity``     autograding that does not trust the student's kernel (nbgrader)
-- ``dnnkit.feedback``      nbgrader feedback without hidden tests
-- ``dnnkit.batch_autograde``  ``dnnkit-autograde``: nbgrader's autograde on all cores
+
+The instructor's side of grading (nbgrader preprocessors, the static policy, the kernel
+sandbox, the batch grader) is the separate package ``dnnkit_autograde`` (the ``grading``
+extra); ``dnnkit`` never imports it nor nbgrader.
 """
 
 __version__ = "0.1.0"

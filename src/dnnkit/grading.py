@@ -7,7 +7,7 @@ Integrity guards: a student's code runs in the same kernel as the tests, so the 
 with private references to NumPy taken when this module is imported, and before every check
 they verify that NumPy, ``math``, the built-ins and these helpers are still the library's own
 objects. If something was replaced from the notebook they raise :class:`IntegrityError` instead
-of comparing. (The autograder adds a static check outside the kernel; see ``dnnkit.integrity``.)
+of comparing. (The autograder adds a static check outside the kernel; see ``dnnkit_autograde.integrity``.)
 """
 
 from __future__ import annotations

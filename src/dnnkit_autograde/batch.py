@@ -253,9 +253,9 @@ def _already_graded(coursedir, assignment, student, submitted, graded_in_db) -> 
 
 def _precheck(folder: str, notebooks, grade_ids) -> list[tuple[str, str]]:
     """Problems with a submission folder as ``(kind, sentence)`` pairs, from
-    ``dnnkit.integrity.check_submission`` (kinds: "missing-notebook", "invalid-json", ...)."""
+    ``dnnkit_autograde.integrity.check_submission`` (kinds: "missing-notebook", "invalid-json", ...)."""
     try:
-        from dnnkit.integrity import check_submission
+        from dnnkit_autograde.integrity import check_submission
 
         problems = check_submission(folder, notebooks, grade_ids=grade_ids)
     except Exception as exc:  # noqa: BLE001 - a report must not stop the batch
@@ -396,7 +396,7 @@ def _error_summary(log_text: str, error: BaseException | None) -> str:
 
 def _unfinished_cells(output_dir: str) -> list[str]:
     """Cells of the autograded notebooks that timed out or lost their kernel, and cells that
-    were never run because grading of the notebook stopped (``dnnkit.integrity``'s NotRun)."""
+    were never run because grading of the notebook stopped (``dnnkit_autograde.integrity``'s NotRun)."""
     import nbformat
 
     notes = []
