@@ -1,16 +1,19 @@
 """nbgrader configuration for the course (run nbgrader commands from the repository root).
 
 Autograding runs student code that cannot be trusted, so on top of nbgrader's own steps it
-adds the layers of ``dnnkit_autograde.integrity`` (see its docstring):
+adds the layers of ``dnnkit_autograde`` (see its package docstring):
 
 - sanitising (outside the kernel): ``RestoreCells`` puts back deleted read-only cells and
   resets the metadata of tracked cells, nbgrader's ``OverwriteCells`` restores the source of
-  edited ones, then ``IntegrityCheck`` replaces answers that break the rules (importing the
-  reference, patching NumPy or the grading helpers, exec, os/sys...) by stubs that fail their
-  tests with a clear message;
-- executing: ``GuardedExecute`` limits the time of each cell, survives a cell that hangs or
-  kills the kernel (fresh kernel, cells above re-run, grading goes on), and checks after
-  every cell that NumPy and the grading helpers are untouched.
+  edited ones, then ``IntegrityCheck`` replaces answers that break the assignment's
+  allow-list (``solutions/<assignment>/policy.toml``: what each task may use; anything else,
+  such as the reference, file access, exec, os/sys, is refused) by stubs that fail their
+  tests with a message naming the refused name and the rule;
+- executing: ``GuardedExecute`` runs every kernel in an OS sandbox (bubblewrap: read-only
+  system, one scratch folder, no network, no course files, limits; see
+  ``dnnkit_autograde.sandbox``), limits the time of each cell and the output kept, survives a
+  cell that hangs or kills the kernel (fresh kernel, cells above re-run, grading goes on),
+  and checks after every cell that NumPy and the grading helpers are untouched.
 """
 
 import os
@@ -24,16 +27,16 @@ c.CourseDirectory.release_directory = "exercises"
 
 # --- autograding ----------------------------------------------------------------------------
 c.Autograde.sanitize_preprocessors = [
-    "dnnkit_autograde.integrity.RestoreCells",  # first: malformed/duplicate metadata, deleted cells
+    "dnnkit_autograde.RestoreCells",  # first: malformed/duplicate metadata, deleted cells
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",  # edited read-only cells get their source back
-    "dnnkit_autograde.integrity.IntegrityCheck",  # after: the test cells are complete (hidden tests)
+    "dnnkit_autograde.IntegrityCheck",  # after: the test cells are complete (hidden tests)
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.Autograde.autograde_preprocessors = [
-    "dnnkit_autograde.integrity.GuardedExecute",  # instead of nbgrader.preprocessors.Execute
+    "dnnkit_autograde.GuardedExecute",  # instead of nbgrader.preprocessors.Execute
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -54,7 +57,7 @@ c.GuardedExecute.interrupt_on_timeout = True
 # nbgrader's feedback shows hidden tests (by design); students must not see them.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "dnnkit_autograde.feedback.HideHiddenTests",
+    "dnnkit_autograde.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 

@@ -103,7 +103,7 @@ def _prepend(nb, task: str, text: str):
 def _redefine(batch: Batch, nb, task: str, body: str):
     """``nb`` with the answer ``task`` redefined at the end of its cell: its function (or the
     ``__init__`` of its class) runs ``body`` when called."""
-    from dnnkit_autograde.integrity import defined_names
+    from dnnkit_autograde.scope import defined_names
 
     source = gs.cell_by_id(nb, task).source
     release_source = gs.cell_by_id(batch.release, task).source
@@ -340,7 +340,7 @@ def test_uninterruptible_loop_is_stopped_and_the_rest_is_graded(batch):
 
 
 def test_malformed_submissions_are_reported_and_do_not_stop_the_batch(batch):
-    from dnnkit_autograde.integrity import check_submission
+    from dnnkit_autograde.submission import check_submission
 
     folder = batch.course.root / "submitted"
     expected = [batch.assignment]
@@ -369,9 +369,11 @@ def test_malformed_submissions_are_reported_and_do_not_stop_the_batch(batch):
 
 
 def test_static_check_accepts_every_reference_solution(batch):
-    from dnnkit_autograde.integrity import check_notebook, task_names
+    from dnnkit_autograde.checker import check_notebook, task_names
+    from dnnkit_autograde.policy import load_policy
 
-    assert check_notebook(batch.solved, batch.assignment, task_names(batch.release)) == {}
+    rules = load_policy(gs.SOLUTIONS / batch.assignment)
+    assert check_notebook(batch.solved, rules, task_names(batch.release)) == {}
 
 
 # ================================================= the execution layer, without nbgrader's CLI
@@ -384,7 +386,7 @@ def test_guarded_execute_restarts_after_a_dead_kernel_and_a_patch():
     """GuardedExecute on a notebook: a cell that kills the kernel and one that patches NumPy
     each get a clear error, the cells after them run in a fresh kernel, and a skip-execution
     tag does not skip a test."""
-    from dnnkit_autograde.integrity import GuardedExecute
+    from dnnkit_autograde import GuardedExecute
 
     setup = "import numpy as np\nfrom dnnkit import grading"
     nb = nbformat.v4.new_notebook(
@@ -428,7 +430,7 @@ def test_test_cells_pass_or_fail_by_the_kernel_reply_not_by_stderr():
     display was switched off still scores 0."""
     from nbgrader.utils import determine_grade
 
-    from dnnkit_autograde.integrity import GuardedExecute
+    from dnnkit_autograde import GuardedExecute
 
     warns = "def f(x):\n    return 1.0 / (1.0 + np.exp(-x))  # overflows for x << 0"
     nb = nbformat.v4.new_notebook(

@@ -10,4 +10,17 @@ trusted, so grading has three layers, each useful alone:
 
 The course library ``dnnkit`` (and ``dnnkit.grading``, which runs inside the student's kernel)
 never imports this package.
+
+Modules, one job each: ``policy`` (the allow-list, read from ``policy.toml``), ``rules`` (rule
+ids and messages), ``scope`` and ``checker`` (the static check), ``cells`` (nbgrader cells,
+stubs), ``submission`` (malformed submissions), the nbgrader preprocessors ``restore_cells``,
+``integrity_check``, ``guarded_execute`` and ``feedback``, ``sandbox`` (the kernel sandbox) and
+``batch`` (``dnnkit-autograde``).
 """
+
+from .feedback import HideHiddenTests
+from .guarded_execute import GuardedExecute
+from .integrity_check import IntegrityCheck
+from .restore_cells import RestoreCells
+
+__all__ = ["GuardedExecute", "HideHiddenTests", "IntegrityCheck", "RestoreCells"]

@@ -1,0 +1,529 @@
+"""The static check: the rules an answer's code breaks, found with :mod:`ast` before it runs.
+
+:class:`Checker` walks one cell with the scopes of :mod:`.scope` and the allow-list of
+:mod:`.policy`; every finding is a :class:`~.rules.Violation` of a rule of :data:`.rules.RULES`.
+:func:`check_notebook` applies to each editable cell the rules of the tasks whose functions it
+defines. The check is static and conservative: code it cannot follow is refused, not trusted.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+
+from nbgrader.utils import is_locked, is_solution
+
+from .policy import AssignmentPolicy, Policy
+from .rules import (
+    ALLOWED_DUNDER_ATTRIBUTES,
+    ALLOWED_DUNDER_METHODS,
+    DUNDER,
+    IPYTHON_NAMES,
+    SAFE_BUILTINS,
+    UNCATCHABLE,
+    Violation,
+    violation,
+)
+from .scope import (
+    NotebookContext,
+    Scope,
+    attribute_chain,
+    defined_names,
+    import_bindings,
+    local_names,
+    module_root,
+    normalise,
+    notebook_context,
+    parse,
+    target_root,
+    top_level_bindings,
+)
+
+
+class Checker(ast.NodeVisitor):
+    """Walks one cell and records every :class:`Violation` of ``policy``."""
+
+    def __init__(self, policy: Policy, context: NotebookContext):
+        self.policy = policy
+        self.context = context
+        self.violations: list[Violation] = []
+        self.scope = Scope("module", None)
+        self.attribute_roots: set[int] = set()  # ids of Name nodes used as `name.attr`
+        self.docstrings: set[int] = set()
+        self.inner_chains: set[int] = set()  # ids of Attribute nodes inside a longer chain
+
+    # ------------------------------------------------------------------------ reporting
+    def flag(self, node, rule: str, **fields: object) -> None:
+        self.violations.append(violation(getattr(node, "lineno", 0), rule, **fields))
+
+    def check_path(self, node, path: str, *, namespace_ok: bool) -> bool:
+        """Flag ``path`` unless the policy allows it; True when it is allowed.
+
+        ``namespace_ok``: the path is only a step towards a longer name (``np`` in
+        ``np.linalg.norm``), allowed when an allowed name lies under it."""
+        path = normalise(path)
+        if module_root(path) == "dnnkit":
+            self.flag(node, "reference", path=path)
+            return False
+        if self.policy.allows(path) or (namespace_ok and self.policy.is_namespace(path)):
+            return True
+        self.flag(node, "not-allowed", path=path)
+        return False
+
+    # ------------------------------------------------------------------------ resolution
+    def resolve(self, name: str) -> Scope | None:
+        """The scope that binds ``name`` as seen from the current scope (None: global)."""
+        scope, first = self.scope, True
+        while scope.kind != "module":
+            if (scope.kind != "class" or first) and name in scope.names:
+                return scope
+            scope, first = scope.parent, False
+        return None
+
+    def module_path(self, name: str) -> str | None:
+        """The dotted path a name stands for when it is a module alias (or an alias of
+        something in a module), else None."""
+        scope = self.resolve(name)
+        if scope is not None:
+            return scope.aliases.get(name)
+        if name in self.context.student_modules:
+            return self.context.student_modules[name]
+        return self.context.protected.get(name)
+
+    def chain_path(self, node) -> str | None:
+        root, attrs = attribute_chain(node)
+        if not isinstance(root, ast.Name):
+            return None
+        base = self.module_path(root.id)
+        return ".".join([base, *attrs]) if base else None
+
+    def is_tainted(self, node) -> bool:
+        """May ``node`` evaluate to a module or an object taken from one (not a call result)?"""
+        if isinstance(node, ast.Name):
+            scope = self.resolve(node.id)
+            if scope is not None:
+                return node.id in scope.tainted or node.id in scope.aliases
+            return self.module_path(node.id) is not None or node.id not in (
+                self.context.student_globals
+            )
+        if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+            return self.is_tainted(node.value)
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return any(self.is_tainted(e) for e in node.elts)
+        if isinstance(node, ast.Dict):
+            return any(self.is_tainted(v) for v in node.values if v is not None)
+        if isinstance(node, ast.IfExp):
+            return self.is_tainted(node.body) or self.is_tainted(node.orelse)
+        if isinstance(node, ast.BoolOp):
+            return any(self.is_tainted(v) for v in node.values)
+        if isinstance(node, ast.NamedExpr):
+            return self.is_tainted(node.value)
+        return False
+
+    # ------------------------------------------------------------------------ scopes
+    def enter(self, kind: str, node, params: list[str]) -> Scope:
+        scope = Scope(kind, self.scope)
+        if kind == "class":
+            for stmt in node.body:
+                scope.names |= set(top_level_bindings(ast.Module(body=[stmt], type_ignores=[])))
+        else:
+            scope.names = local_names(node) | set(params)
+            scope.params = params
+        self.scope = scope
+        if kind == "function":
+            self.find_taint(node)
+        return scope
+
+    def leave(self) -> None:
+        self.scope = self.scope.parent
+
+    def find_taint(self, node) -> None:
+        """Locals assigned (anywhere in the function) from a module or something in one."""
+        pairs = []
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            body = [
+                ast.For(target=g.target, iter=g.iter, body=[], orelse=[]) for g in node.generators
+            ]
+        else:
+            body = node.body if isinstance(node.body, list) else [node.body]
+        for stmt in body:
+            for sub in ast.walk(stmt):
+                if isinstance(sub, ast.Assign):
+                    pairs += [(t, sub.value) for t in sub.targets]
+                elif isinstance(sub, (ast.AnnAssign, ast.AugAssign)) and sub.value is not None:
+                    pairs.append((sub.target, sub.value))
+                elif isinstance(sub, (ast.For, ast.AsyncFor, ast.comprehension)):
+                    pairs.append((sub.target, sub.iter))
+                elif isinstance(sub, ast.withitem) and sub.optional_vars is not None:
+                    pairs.append((sub.optional_vars, sub.context_expr))
+                elif isinstance(sub, ast.NamedExpr):
+                    pairs.append((sub.target, sub.value))
+                elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                    for name, path in import_bindings(sub):
+                        self.scope.aliases[name] = path
+                        if isinstance(sub, ast.Import):
+                            self.scope.module_names.add(name)
+        changed = True
+        while changed:  # tainted names taint the names assigned from them
+            changed = False
+            for target, value in pairs:
+                if not self.is_tainted(value):
+                    continue
+                path = (
+                    self.chain_path(value) if isinstance(value, (ast.Attribute, ast.Name)) else None
+                )
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Name) and sub.id not in self.scope.tainted:
+                        self.scope.tainted.add(sub.id)
+                        if path:
+                            self.scope.aliases.setdefault(sub.id, path)
+                        changed = True
+
+    # ------------------------------------------------------------------------ statements
+    def visit_Module(self, node: ast.Module) -> None:
+        self.mark_docstring(node)
+        self.generic_visit(node)
+
+    def mark_docstring(self, node) -> None:
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            self.docstrings.add(id(body[0].value))
+
+    def visit_Import(self, node) -> None:
+        self.check_import(node)
+
+    def visit_ImportFrom(self, node) -> None:
+        if node.level:
+            self.flag(node, "relative-import")
+            return
+        if any(alias.name == "*" for alias in node.names):
+            self.flag(node, "star-import", module=node.module)
+            return
+        self.check_import(node)
+
+    def check_import(self, node) -> None:
+        allowed = ", ".join(sorted(self.policy.modules)) or "nothing"
+        for name, path in import_bindings(node):
+            modules = [path] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            for module in modules:
+                if module_root(normalise(module)) == "dnnkit":
+                    self.flag(node, "reference", path=module)
+                    return
+                if module_root(normalise(module)) not in self.policy.modules:
+                    self.flag(node, "import", module=module, allowed=allowed)
+                    return
+            if not self.check_path(node, path, namespace_ok=True):
+                return
+            if self.scope.kind == "module":
+                self.check_binding(node, name, path)
+
+    def check_binding(self, node, name: str, path: str | None = None) -> None:
+        """A name bound at the top level of the notebook by an editable cell."""
+        if name in self.context.protected:
+            if path is not None and self.context.protected[name] == path:
+                return  # e.g. `import numpy as np` again
+            self.flag(node, "shadow-protected", name=name)
+        elif name in vars(builtins) or name in IPYTHON_NAMES:
+            self.flag(node, "shadow-builtin", name=name)
+
+    def visit_FunctionDef(self, node) -> None:
+        self.check_def(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def check_def(self, node) -> None:
+        if DUNDER.match(node.name) and node.name not in ALLOWED_DUNDER_METHODS:
+            self.flag(node, "dunder-def", name=node.name)
+        if self.scope.kind == "module":
+            self.check_binding(node, node.name)
+        for deco in node.decorator_list:
+            self.visit(deco)
+        self.visit_arguments_defaults(node.args)
+        params = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+        params += [a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None]
+        self.enter("function", node, params)
+        self.mark_docstring(node)
+        for stmt in node.body:
+            self.visit(stmt)
+        self.leave()
+
+    def visit_arguments_defaults(self, args: ast.arguments) -> None:
+        for default in args.defaults + [d for d in args.kw_defaults if d is not None]:
+            self.visit(default)
+        for arg in args.posonlyargs + args.args + args.kwonlyargs:
+            if arg.annotation is not None:
+                self.visit(arg.annotation)
+
+    def visit_Lambda(self, node) -> None:
+        self.visit_arguments_defaults(node.args)
+        params = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+        params += [a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None]
+        self.enter("function", node, params)
+        self.visit(node.body)
+        self.leave()
+
+    def visit_comprehension_scope(self, node, parts) -> None:
+        self.visit(node.generators[0].iter)  # evaluated in the enclosing scope
+        self.enter("function", node, [])
+        for gen in node.generators:
+            self.visit(gen.target)
+            if gen is not node.generators[0]:
+                self.visit(gen.iter)
+            for cond in gen.ifs:
+                self.visit(cond)
+        for part in parts:
+            self.visit(part)
+        self.leave()
+
+    def visit_ListComp(self, node) -> None:
+        self.visit_comprehension_scope(node, [node.elt])
+
+    visit_SetComp = visit_ListComp
+    visit_GeneratorExp = visit_ListComp
+
+    def visit_DictComp(self, node) -> None:
+        self.visit_comprehension_scope(node, [node.key, node.value])
+
+    def visit_ClassDef(self, node) -> None:
+        if node.keywords:
+            self.flag(node, "class-keywords")
+        if self.scope.kind == "module":
+            self.check_binding(node, node.name)
+        for expr in node.decorator_list + node.bases:
+            self.visit(expr)
+        self.enter("class", node, [])
+        self.mark_docstring(node)
+        for stmt in node.body:
+            self.visit(stmt)
+        self.leave()
+
+    def visit_Global(self, node) -> None:
+        self.flag(node, "global")
+
+    visit_Nonlocal = visit_Global
+
+    def visit_ExceptHandler(self, node) -> None:
+        names = []
+        if node.type is None:
+            names = ["(bare except)"]
+        else:
+            for sub in ast.walk(node.type):
+                if isinstance(sub, ast.Name) and sub.id in UNCATCHABLE:
+                    names.append(sub.id)
+        if names:
+            self.flag(node, "except", name=names[0])
+        if node.name and self.scope.kind == "module":
+            self.check_binding(node, node.name)
+        self.generic_visit(node)
+
+    # ------------------------------------------------------------------------ expressions
+    def visit_Name(self, node: ast.Name) -> None:
+        name = node.id
+        scope = self.resolve(name)
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            if scope is None and self.scope.kind == "module":
+                self.check_binding(node, name)
+            return
+        if scope is not None:  # a local: its own rules apply through aliases
+            if name in scope.module_names and id(node) not in self.attribute_roots:
+                self.check_bare_module(node, name)
+            return
+        self.check_global_read(node, name)
+
+    def check_global_read(self, node, name: str) -> None:
+        path = self.module_path(name)
+        if path is not None:
+            inner = id(node) in self.attribute_roots
+            bare_module = name in self.context.module_names and not inner
+            if bare_module and self.policy.is_namespace(normalise(path)):
+                self.check_bare_module(node, name)
+            else:
+                self.check_path(node, path, namespace_ok=inner)
+            return
+        if name in self.context.student_globals and name not in self.context.protected:
+            beyond = self.context.defined_with.get(name, frozenset()) - self.policy.modules
+            if beyond:
+                self.flag(node, "module-mix", name=name, modules=", ".join(sorted(beyond)))
+            return  # the student's own function, class or constant
+        if name in self.context.protected:
+            self.flag(node, "protected", name=name)
+        elif name == "get_ipython":  # what IPython turns `%magic` and `!command` into
+            self.flag(node, "magic")
+        elif name in IPYTHON_NAMES or name.startswith("_"):
+            self.flag(node, "name", name=name)
+        elif name in vars(builtins) and name not in SAFE_BUILTINS:
+            self.flag(node, "builtin", name=name)
+
+    def check_bare_module(self, node, name: str) -> None:
+        self.flag(node, "module-value", name=name)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        attr = node.attr
+        root, _ = attribute_chain(node)
+        on_self = isinstance(root, ast.Name) and self.is_self(root.id)
+        if isinstance(node.value, ast.Name):
+            self.attribute_roots.add(id(node.value))
+        if isinstance(node.value, ast.Attribute):
+            self.inner_chains.add(id(node.value))
+        path = self.chain_path(node)
+        if DUNDER.match(attr) and attr not in ALLOWED_DUNDER_ATTRIBUTES:
+            self.flag(node, "dunder-attribute", attr=attr)
+        elif attr.startswith("_") and not on_self and not DUNDER.match(attr):
+            self.flag(node, "private-attribute", attr=attr)
+        elif path is not None:  # a name in a module: the allow-list of names decides
+            inner = id(node) in self.inner_chains and isinstance(node.ctx, ast.Load)
+            self.check_path(node, path, namespace_ok=inner)
+        elif not on_self and not DUNDER.match(attr) and attr not in self.policy.attributes:
+            self.flag(node, "attribute-not-allowed", attr=attr)
+        if not isinstance(node.ctx, ast.Load):
+            self.check_store(node, "attribute")
+        self.visit(node.value)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if not isinstance(node.ctx, ast.Load):
+            self.check_store(node, "item")
+        self.generic_visit(node)
+
+    def check_store(self, node, what: str) -> None:
+        """``x.attr = ...`` / ``x[i] = ...`` / ``del ...``: only on the answer's own objects."""
+        root = target_root(node)
+        if not isinstance(root, ast.Name):
+            self.flag(node, "patch-computed", what=what)
+            return
+        scope = self.resolve(root.id)
+        if scope is not None and scope.kind == "function":
+            if root.id in scope.tainted or root.id in scope.aliases:
+                self.flag(node, "patch-library", name=root.id, what=what)
+            return
+        if (
+            what == "item"
+            and scope is None
+            and root.id in self.context.student_globals
+            and root.id not in self.context.protected
+            and root.id not in self.context.student_modules
+        ):
+            return  # an item of the answer's own top-level list, dict or array
+        self.flag(node, "patch", what=what, name=root.id)
+
+    def is_self(self, name: str) -> bool:
+        scope = self.scope
+        while scope is not None and scope.kind == "function":
+            if scope.params and scope.params[0] == name and scope.parent.kind == "class":
+                return name not in scope.tainted
+            scope = scope.parent
+        return False
+
+    def visit_Call(self, node: ast.Call) -> None:
+        for keyword in node.keywords:
+            if keyword.arg in self.policy.forbidden_keywords and not (
+                isinstance(keyword.value, ast.Constant) and keyword.value.value is None
+            ):
+                self.flag(node, "forbidden-keyword", keyword=keyword.arg)
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        value = node.value
+        if not isinstance(value, str) or id(node) in self.docstrings:
+            return
+        if DUNDER.match(value):
+            self.flag(node, "dunder-string", value=repr(value))
+        elif "dnnkit" in value.lower():  # e.g. Keras' registry name "dnnkit>Swish"
+            self.flag(node, "reference-string", value=repr(value))
+
+
+def check_source(source: str, policy: Policy, context: NotebookContext | None = None):
+    """The rules that the code of one editable cell breaks (an empty list when none).
+
+    Parameters
+    ----------
+    source : str
+        The cell's source as the student wrote it (IPython syntax allowed).
+    policy : Policy
+        The rules of this cell.
+    context : NotebookContext, optional
+        The names bound by the notebook's other cells; empty when omitted.
+
+    Returns
+    -------
+    list of Violation
+        A cell that does not parse returns no violation: it fails by itself when run.
+    """
+    context = context or NotebookContext()
+    tree = parse(source)
+    if tree is None:
+        return []
+    if context.student_globals == set() and context.student_modules == {}:
+        modules = set(context.module_names)
+        own = top_level_bindings(tree, modules)
+        context = NotebookContext(
+            protected=context.protected,
+            student_globals=set(own) - set(context.protected),
+            student_modules={k: v for k, v in own.items() if v},
+            module_names=modules,
+        )
+    checker = Checker(policy, context)
+    checker.visit(tree)
+    unique, seen = [], set()  # one violation per line and rule: the outermost expression's
+    for found in sorted(checker.violations, key=lambda v: v.line):
+        if (found.line, found.rule) not in seen:
+            seen.add((found.line, found.rule))
+            unique.append(found)
+    return unique
+
+
+def task_names(nb) -> dict[str, list[str]]:
+    """The functions/classes each answer cell defines, by ``grade_id`` (from a release or
+    source notebook; the autograder takes them from the gradebook)."""
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: defined_names(cell.source)
+        for cell in nb.cells
+        if cell.get("cell_type") == "code" and is_solution(cell)
+    }
+
+
+def cell_policies(nb, rules: AssignmentPolicy, tasks: dict | None = None) -> dict[int, Policy]:
+    """The rules of each editable code cell: those of the tasks whose functions it defines."""
+    owner = {
+        name: g
+        for g, names in (tasks if tasks is not None else task_names(nb)).items()
+        for name in names
+    }
+    out = {}
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code" or is_locked(cell):
+            continue
+        tree = parse(cell.source)
+        bound = top_level_bindings(tree) if tree is not None else {}
+        out[index] = rules.for_tasks(sorted({owner[n] for n in bound if n in owner}))
+    return out
+
+
+def check_notebook(
+    nb, rules: AssignmentPolicy, tasks: dict | None = None
+) -> dict[int, list[Violation]]:
+    """Index of each editable code cell that breaks a rule -> its violations.
+
+    ``rules`` is the assignment's policy (:func:`.policy.load_policy`); ``tasks`` maps answer
+    ``grade_id`` -> the names its cell defines (default: read from ``nb`` itself; the
+    autograder passes the gradebook's, which the student cannot edit).
+    """
+    policies = cell_policies(nb, rules, tasks)
+    context = notebook_context(nb)
+    for index, policy in policies.items():
+        tree = parse(nb.cells[index].source)
+        for name in top_level_bindings(tree) if tree is not None else {}:
+            context.defined_with[name] = context.defined_with.get(name, frozenset()) | (
+                policy.modules
+            )
+    found = {}
+    for index, policy in policies.items():
+        violations = check_source(nb.cells[index].source, policy, context)
+        if violations:
+            found[index] = violations
+    return found

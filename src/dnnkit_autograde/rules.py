@@ -1,0 +1,126 @@
+"""The rules of the static check: one table, an id and a sentence for the student each.
+
+A :class:`Violation` names the rule it broke; ``str(violation)`` is what the student reads in
+the graded notebook (the line, the sentence with the refused name, and the rule id).
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from dataclasses import dataclass
+
+#: rule id -> the message a student reads; ``{fields}`` are filled in by the checker.
+RULES: dict[str, str] = {
+    # what an answer may use: the allow-list of its assignment and task (policy.toml)
+    "not-allowed": (
+        "`{path}` is not on this task's list of allowed names: write this part yourself "
+        "with what the task allows (see the assignment's policy.toml)."
+    ),
+    "attribute-not-allowed": (
+        "`.{attr}` is not on this task's list of allowed attributes and methods "
+        "(see the assignment's policy.toml)."
+    ),
+    "import": (
+        "`{module}` may not be imported in this answer (allowed: {allowed}). Write the code "
+        "yourself instead of calling a library's version."
+    ),
+    "relative-import": "relative imports are not allowed in an answer.",
+    "star-import": "`from {module} import *` is not allowed.",
+    "reference": (
+        "`{path}` is part of the course's library `dnnkit` (the reference implementation): "
+        "an answer may not use it. Write the code yourself."
+    ),
+    "reference-string": "the string {value} refers to the course's reference implementation.",
+    "forbidden-keyword": (
+        "the argument `{keyword}=` would use the library's own implementation; write the "
+        "computation yourself."
+    ),
+    "module-mix": (
+        "`{name}` is defined in a cell that may use {modules}, which this answer may not use."
+    ),
+    # names that belong to the notebook, IPython or Python itself
+    "protected": "`{name}` belongs to the set-up or test cells; an answer may not use it.",
+    "shadow-protected": (
+        "this cell defines `{name}`, a name that the set-up or test cells use; rename it."
+    ),
+    "shadow-builtin": "this cell defines `{name}`, which hides Python's built-in `{name}`; rename it.",
+    "magic": (
+        "`get_ipython` may not be used in an answer: no magics (`%...`) or shell commands "
+        "(`!...`) in graded notebooks."
+    ),
+    "name": "`{name}` may not be used in an answer.",
+    "builtin": "the built-in `{name}` may not be used in an answer.",
+    "module-value": (
+        "use the module `{name}` only through its functions (`{name}.something(...)`); do not "
+        "pass it around or store it."
+    ),
+    # reaching inside objects
+    "dunder-def": (
+        "defining `{name}` is not allowed in an answer (only `__init__`): special methods can "
+        "change how the tests compare values."
+    ),
+    "dunder-attribute": "`.{attr}` may not be used in an answer.",
+    "dunder-string": "the string {value} may not appear in an answer.",
+    "private-attribute": "private attributes such as `.{attr}` may not be used.",
+    "class-keywords": "class keywords (such as `metaclass=`) are not allowed.",
+    # changing what is not the answer's own
+    "patch": (
+        "changing an {what} of `{name}` is not allowed: an answer may change only the objects "
+        "it creates (inside its functions), never modules or test objects."
+    ),
+    "patch-library": "`{name}` refers to a library object; changing its {what}s is not allowed.",
+    "patch-computed": "assigning an {what} of a computed object is not allowed.",
+    "global": "`global`/`nonlocal` statements are not allowed in an answer.",
+    "except": (
+        "catching {name} is not allowed (it would swallow the autograder's time limit); catch "
+        "a specific exception such as ValueError."
+    ),
+    "checker": (
+        "the autograder could not check this cell ({error}); ask your instructor to review it."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: where, which rule, and the sentence for the student."""
+
+    line: int
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message} [rule: {self.rule}]"
+
+
+def violation(line: int, rule: str, **fields: object) -> Violation:
+    """The :class:`Violation` of rule ``rule`` at ``line``, its message filled with ``fields``."""
+    return Violation(line, rule, RULES[rule].format(**fields))
+
+
+# Built-ins an answer may use. Everything else in ``builtins`` (eval, exec, open, getattr,
+# setattr, globals, vars, __import__, breakpoint, input, exit, compile, memoryview...) is refused.
+SAFE_BUILTINS = frozenset(
+    {
+        "abs", "all", "any", "bin", "bool", "bytes", "callable", "chr", "classmethod",
+        "complex", "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset",
+        "hasattr", "hash", "hex", "id", "int", "isinstance", "issubclass", "iter", "len",
+        "list", "map", "max", "min", "next", "object", "oct", "ord", "pow", "print",
+        "property", "range", "repr", "reversed", "round", "set", "slice", "sorted",
+        "staticmethod", "str", "sum", "super", "tuple", "type", "zip", "display",
+        "NotImplemented", "Ellipsis",
+    }
+    | {
+        name
+        for name, value in vars(builtins).items()
+        if isinstance(value, type) and issubclass(value, Exception)
+    }
+)  # fmt: skip
+#: Exceptions an answer may not catch (they would swallow the autograder's interrupt).
+UNCATCHABLE = frozenset({"BaseException", "KeyboardInterrupt", "SystemExit", "GeneratorExit"})
+#: Names IPython puts in the notebook's namespace.
+IPYTHON_NAMES = frozenset({"get_ipython", "In", "Out", "exit", "quit", "open"})
+ALLOWED_DUNDER_ATTRIBUTES = frozenset({"__init__", "__name__"})
+ALLOWED_DUNDER_METHODS = frozenset({"__init__"})
+DUNDER = re.compile(r"^__\w+__$")

@@ -1,0 +1,220 @@
+"""Scope resolution for the static check: which names a cell binds and what they stand for.
+
+Reads cells with :mod:`ast` (after IPython's own transformation, so ``%magic`` becomes the
+``get_ipython()`` call it really is). Names bound by imports map to the dotted path of what
+they import (``np`` -> ``"numpy"``), so aliases cannot hide a name from the rules.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from nbgrader.utils import is_locked
+
+
+@dataclass
+class NotebookContext:
+    """What the check of one cell needs to know about the rest of the notebook.
+
+    ``protected`` are the names the read-only cells (set-up and tests) bind, mapped to the
+    module path they are bound to (``np`` -> ``"numpy"``) or None (test variables, the
+    reference functions the tests import). ``student_globals`` are the names bound at the top
+    level of the cells a student can edit; ``student_modules`` those bound to modules;
+    ``defined_with`` maps each of them to the modules that the cells defining it may use (a
+    NumPy-only answer may not call a helper written in a cell allowed to use Keras).
+    """
+
+    protected: dict = field(default_factory=dict)
+    student_globals: set = field(default_factory=set)
+    student_modules: dict = field(default_factory=dict)
+    defined_with: dict = field(default_factory=dict)
+    module_names: set = field(default_factory=set)  # names bound by `import x` (modules)
+
+
+def transform(source: str) -> str:
+    """The Python that IPython would run for a cell (magics become ``get_ipython()`` calls)."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:  # pragma: no cover - nbgrader always brings IPython
+        return source
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:  # noqa: BLE001 - IPython could not transform it: parse the raw text
+        return source
+
+
+def parse(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(transform(source))
+    except (SyntaxError, ValueError):
+        return None
+
+
+def import_bindings(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
+    """(bound name, dotted path of what it is bound to) for an import statement."""
+    out = []
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            if alias.asname:
+                out.append((alias.asname, alias.name))
+            else:
+                top = alias.name.split(".")[0]
+                out.append((top, top))
+    else:
+        base = node.module or ""
+        for alias in node.names:
+            out.append((alias.asname or alias.name, f"{base}.{alias.name}" if base else alias.name))
+    return out
+
+
+def top_level_bindings(tree: ast.Module, modules: set | None = None) -> dict[str, str | None]:
+    """Names bound at the top level of a cell -> the dotted path of an import, or None.
+
+    ``modules``, when given, receives the names bound by ``import x`` (surely modules).
+    """
+    bound: dict[str, str | None] = {}
+
+    def visit(node):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.setdefault(node.name, None)
+            for deco in node.decorator_list:
+                visit(deco)
+            return  # the body is another scope
+        if isinstance(
+            node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+        ):
+            for sub in ast.walk(node):  # walrus targets inside comprehensions leak out
+                if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
+                    bound.setdefault(sub.target.id, None)
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for name, path in import_bindings(node):
+                bound[name] = path
+                if modules is not None and isinstance(node, ast.Import):
+                    modules.add(name)
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.setdefault(node.id, None)
+        if isinstance(node, ast.ExceptHandler) and node.name:
+            bound.setdefault(node.name, None)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return bound
+
+
+def module_root(path: str) -> str:
+    path = normalise(path)
+    return path.split(".")[0]
+
+
+def normalise(path: str) -> str:
+    """``tensorflow.keras.x`` is Keras: check it as ``keras.x``."""
+    for prefix in ("tensorflow.keras", "tensorflow.python.keras", "tf_keras"):
+        if path == prefix or path.startswith(prefix + "."):
+            return "keras" + path[len(prefix) :]
+    return path
+
+
+class Scope:
+    def __init__(self, kind: str, parent: Scope | None):
+        self.kind = kind  # "module", "function", "class"
+        self.parent = parent
+        self.names: set[str] = set()  # names local to this scope
+        self.params: list[str] = []
+        self.aliases: dict[str, str] = {}  # local name -> dotted path (imports, `K = keras.ops`)
+        self.module_names: set[str] = set()  # locals bound by `import x`
+        self.tainted: set[str] = set()  # locals that may hold a module or library object
+
+
+def local_names(node) -> set[str]:
+    """Names bound in the body of a function/lambda/comprehension (not in nested scopes)."""
+    names: set[str] = set()
+
+    def visit(n, top):
+        if not top and isinstance(
+            n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+        ):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(n.name)
+                for deco in n.decorator_list:
+                    visit(deco, False)
+            if not isinstance(n, ast.ClassDef):
+                for default in n.args.defaults + [d for d in n.args.kw_defaults if d]:
+                    visit(default, False)
+            return
+        if not top and isinstance(n, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            for sub in ast.walk(n):
+                if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
+                    names.add(sub.target.id)
+            return
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            names.add(n.id)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            names.update(name for name, _ in import_bindings(n))
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            names.add(n.name)
+        elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+            names.add(n.name)
+        for child in ast.iter_child_nodes(n):
+            visit(child, False)
+
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        for gen in node.generators:
+            for sub in ast.walk(gen.target):
+                if isinstance(sub, ast.Name):
+                    names.add(sub.id)
+        return names
+    body = node.body if isinstance(node.body, list) else [node.body]
+    for stmt in body:
+        visit(stmt, False)
+    return names
+
+
+def attribute_chain(node) -> tuple[ast.AST, list[str]]:
+    """``a.b.c`` -> (Name a, ["b", "c"]); the root may be any expression."""
+    attrs: list[str] = []
+    while isinstance(node, ast.Attribute):
+        attrs.append(node.attr)
+        node = node.value
+    return node, attrs[::-1]
+
+
+def target_root(node) -> ast.AST:
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        node = node.value
+    return node
+
+
+def defined_names(source: str) -> list[str]:
+    """The functions and classes a cell defines at its top level."""
+    tree = parse(source)
+    if tree is None:
+        return []
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    ]
+
+
+def notebook_context(nb) -> NotebookContext:
+    """Names bound by the read-only cells and by the editable ones (nbgrader's ``is_locked``)."""
+    context = NotebookContext()
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        tree = parse(cell.source)
+        if tree is None:
+            continue
+        bindings = top_level_bindings(tree, context.module_names)
+        if is_locked(cell):
+            for name, path in bindings.items():
+                context.protected.setdefault(name, path)
+        else:
+            context.student_globals |= set(bindings)
+            context.student_modules.update({k: v for k, v in bindings.items() if v})
+    context.student_globals -= set(context.protected)
+    return context
