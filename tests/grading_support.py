@@ -186,6 +186,12 @@ def make_course(tmp: Path, notebooks: dict[str, object]) -> Course:
         folder.mkdir(parents=True, exist_ok=True)
         if isinstance(nb, (str, Path)):
             shutil.copy(nb, folder / f"{name}.ipynb")
+            policy = Path(nb).parent / "policy.toml"  # the assignment's allow-list
+            if policy.is_file():
+                shutil.copy(policy, folder / "policy.toml")
+        elif (SOLUTIONS / name / "policy.toml").is_file():
+            shutil.copy(SOLUTIONS / name / "policy.toml", folder / "policy.toml")
+            nbformat.write(nb, folder / f"{name}.ipynb")
         else:
             nbformat.write(nb, folder / f"{name}.ipynb")
     return Course(root)
@@ -200,6 +206,16 @@ def tree_digest(folder: Path) -> str:
             digest.update(oct(path.stat().st_mode).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def tree_digest_file(path: Path) -> str:
+    """A digest of one file (mode and content)."""
+    return hashlib.sha256(oct(path.stat().st_mode).encode() + path.read_bytes()).hexdigest()
+
+
+def cell_index(nb, grade_id: str) -> int:
+    """The position of the cell ``grade_id`` in ``nb``."""
+    return next(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade_id") == grade_id)
 
 
 # ---------------------------------------------------------------------------------- variants

@@ -22,6 +22,9 @@ from traitlets import Bool, Float, Integer, default
 from .cells import PROBE, error_output, is_setup_cell, settle_test_outputs, stub_source
 from .scope import defined_names
 
+#: Run silently after an answer cell: wrap the functions it defined (dnnkit.answer_guard).
+GUARD = "__import__('dnnkit.answer_guard', fromlist=['guard_answers']).guard_answers(globals(), {names!r})"
+
 
 @dataclass
 class _Run:
@@ -81,6 +84,11 @@ class GuardedExecute(Execute):
         True,
         help="Run every kernel in the OS sandbox (dnnkit_autograde.sandbox). Turn off only "
         "for trusted notebooks: student code then runs with the grader's rights.",
+    ).tag(config=True)
+    guard_answers = Bool(
+        True,
+        help="Wrap the functions answer cells define so that tests call them on inputs they "
+        "cannot change in place and get plain values back (dnnkit.answer_guard).",
     ).tag(config=True)
     max_output_bytes = Integer(
         2_000_000,
@@ -175,7 +183,15 @@ class GuardedExecute(Execute):
         if problem is not None:
             return _Failure(index, "IntegrityError", problem)
         run.ran.append(index)
+        self._guard_answers(cell)
         return None
+
+    def _guard_answers(self, cell) -> None:
+        """Wrap the functions an editable cell defined (``dnnkit.answer_guard``): the tests
+        then call them on inputs they cannot change and get plain values back."""
+        names = [] if is_locked(cell) else defined_names(cell.source)
+        if names and self.guard_answers:
+            run_sync(self._run_silently)(GUARD.format(names=names))
 
     def _settle_failure(self, run: _Run, failure: _Failure) -> bool:
         """Mark the failed cell; True when grading stops here."""
@@ -250,12 +266,10 @@ class GuardedExecute(Execute):
             except (DeadKernelError, CellTimeoutError):
                 reply = None
             if reply is None:
-                return (
-                    position,
-                    "NotRun",
-                    "re-running the cells above in a fresh kernel failed",
-                    True,
-                )
+                why = "re-running the cells above in a fresh kernel failed"
+                return _Failure(position, "NotRun", why, give_up=True)
+            if index not in dropped:
+                self._guard_answers(cell)
         return None
 
     async def _run_silently(self, source, cell=None):
