@@ -60,6 +60,24 @@ def test_clip_by_norm_matches_tf_for_each_array(clip_norm):
     np.testing.assert_allclose(single, tf.clip_by_norm(grads[2], clip_norm).numpy(), rtol=1e-12)
 
 
+def test_clip_by_norm_takes_grads_like_its_siblings_and_grad_its_older_name():
+    """``grads`` (positional or keyword) and the older keyword ``grad`` give tf.clip_by_norm."""
+    grads = make_grads()
+    expected = [tf.clip_by_norm(g, 1.0).numpy() for g in grads]
+    for got in (
+        dk.clip_by_norm(grads, 1.0),
+        dk.clip_by_norm(grads=grads, clip_norm=1.0),
+        dk.clip_by_norm(grad=grads, clip_norm=1.0),
+    ):
+        for g, e in zip(got, expected, strict=True):
+            np.testing.assert_allclose(g, e, rtol=1e-12)
+    np.testing.assert_allclose(dk.clip_by_norm(grad=grads[0], clip_norm=1.0), expected[0])
+    with pytest.raises(ValueError, match="grad"):
+        dk.clip_by_norm(grads, 1.0, grad=grads)
+    with pytest.raises(TypeError, match="clip_norm"):
+        dk.clip_by_norm(grad=grads)
+
+
 def test_clip_by_norm_keeps_direction_and_zero():
     g = np.array([3.0, -4.0])
     np.testing.assert_allclose(dk.clip_by_norm(g, 1.0), [0.6, -0.8], rtol=1e-15)  # by hand
@@ -266,7 +284,7 @@ def test_bad_thresholds_raise(threshold):
         (lambda: dk.clip_by_value("abc", 1.0), "grad"),
         (lambda: dk.clip_by_value(None, 1.0), "grad"),
         (lambda: dk.clip_by_norm({"w": np.ones(2)}, 1.0), "grad"),
-        (lambda: dk.clip_by_norm([np.ones(2), "x"], 1.0), r"grad\[1\]"),
+        (lambda: dk.clip_by_norm([np.ones(2), "x"], 1.0), r"grads\[1\]"),
         (lambda: dk.clip_by_global_norm(np.ones(3), 1.0), "list"),
         (lambda: dk.clip_by_global_norm([np.ones(2), [[1], [2, 3]]], 1.0), r"grads\[1\]"),
         (lambda: dk.global_norm([np.array(["a"])]), "dtype"),

@@ -253,3 +253,14 @@ def test_import_does_not_import_tensorflow_keras_or_matplotlib():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["False", "False", "False"]
+
+
+def test_diagnostics_re_exports_the_three_modules_it_was_split_into():
+    """``dnnkit.diagnostics`` keeps every name the chapters, exercises and tests import."""
+    import dnnkit.diagnostics as diagnostics
+    from dnnkit import layer_stats, mlp, plots
+
+    for module in (mlp, layer_stats, plots):
+        for name in module.__all__:
+            assert getattr(diagnostics, name) is getattr(module, name), name
+    assert sorted(diagnostics.__all__) == sorted(mlp.__all__ + layer_stats.__all__ + plots.__all__)

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from dnnkit import grading
+from dnnkit.grading import IntegrityError
 from dnnkit_autograde import cells, checker, scope, submission
 from dnnkit_autograde.policy import load_policy, parse_policy
 
 REPO = Path(__file__).resolve().parents[1]
-from dnnkit.grading import IntegrityError
 
 # ------------------------------------------------------------------------------ check_close
 
@@ -490,7 +490,10 @@ def test_static_check_accepts_honest_answers(source):
         ("%time x = 1", "`get_ipython` may not be used"),
         ("!ls", "`get_ipython` may not be used"),
         ("def f(z):\n    return keras.ops.relu(z)", "`keras.ops.relu` is not on this task's list"),
-        ("def f(z):\n    return np.lib.stride_tricks.as_strided(z)", "`numpy.lib.stride_tricks.as_strided` is not on"),
+        (
+            "def f(z):\n    return np.lib.stride_tricks.as_strided(z)",
+            "`numpy.lib.stride_tricks.as_strided` is not on",
+        ),
         ("def f(m):\n    return type('X', (), {'__eq__': m})", "the string '__eq__'"),
         ("def f():\n    return np\n", "use the module `np` only through its functions"),
     ],

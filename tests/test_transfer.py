@@ -198,6 +198,22 @@ def test_fine_tune_rejects_bad_head_size():
         fine_tune(_model_a(), 3, _data(), frozen_epochs=1, unfrozen_epochs=1, loss="mse")
 
 
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"frozen_lr": "1e-3"}, "frozen_lr"),  # a string: ValueError, not a TypeError from `>`
+        ({"unfrozen_lr": None}, "unfrozen_lr"),
+        ({"unfrozen_lr": 0.0}, "unfrozen_lr"),
+        ({"frozen_epochs": 1.5}, "frozen_epochs"),
+        ({"unfrozen_epochs": -1}, "unfrozen_epochs"),
+    ],
+)
+def test_fine_tune_rejects_bad_rates_and_epochs_with_value_error(kwargs, word):
+    args = {"frozen_epochs": 1, "unfrozen_epochs": 1, "loss": "mse", **kwargs}
+    with pytest.raises(ValueError, match=word):
+        fine_tune(_model_a(), 1, _data(), **args)
+
+
 # --- Keras 3: a frozen BatchNormalization layer runs in inference mode ----------------------
 
 

@@ -20,4 +20,4 @@ sandbox, the batch grader) is the separate package ``dnnkit_autograde`` (the ``g
 extra); ``dnnkit`` never imports it nor nbgrader.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

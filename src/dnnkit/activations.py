@@ -6,10 +6,20 @@ Every ``<name>(z, ...)`` has a ``<name>_grad(z, ...)`` with the same parameters 
 of leaky ReLU / RReLU at 0 is the slope, of ELU at 0 is 1. Importing it never imports TensorFlow.
 """
 
+from __future__ import annotations
+
 import math
-import numbers
+from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from dnnkit._checks import check_interval, check_nonnegative, check_number, check_positive, fail
+
+#: What the functions return: a float array of the input's shape.
+FloatArray = NDArray[np.floating]
+#: Seeds as ``np.random.default_rng`` takes them.
+Seed = int | np.random.Generator | None
 
 __all__ = [
     "SELU_ALPHA",
@@ -69,6 +79,7 @@ SELU_ALPHA, SELU_SCALE = _selu_constants()
 
 #: The values ``gelu``'s ``approximate`` accepts (``False`` / ``True`` mean "none" / "tanh").
 GELU_APPROXIMATIONS = ("none", "tanh", "sigmoid")
+GeluApproximation = Literal["none", "tanh", "sigmoid"]
 
 #: Coefficient of the sigmoid approximation of GELU, ``z * sigmoid(1.702 z)``
 #: (Hendrycks & Gimpel, 2016).
@@ -78,7 +89,7 @@ GELU_SIGMOID_COEF = 1.702
 GELU_TANH_COEF = 0.044715
 
 
-def _as_float(z) -> np.ndarray:
+def _as_float(z: ArrayLike) -> FloatArray:
     """``z`` as a float array (float64 unless it already is a float array)."""
     z = np.asarray(z)
     if not np.issubdtype(z.dtype, np.floating):
@@ -91,18 +102,10 @@ def _as_float(z) -> np.ndarray:
     return z
 
 
-def _check_number(name, value, *, minimum=None, strict=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
-        raise ValueError(f"{name}={value!r} is not a number; expected a real number")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        relation = ">" if strict else ">="
-        raise ValueError(f"{name}={value!r} is not allowed; expected {name} {relation} {minimum}")
-
-
 # --------------------------------------------------------------------------- sigmoid, tanh
 
 
-def sigmoid(z):
+def sigmoid(z: ArrayLike) -> FloatArray:
     """Logistic sigmoid ``1 / (1 + exp(-z))``, computed from ``exp(-|z|)`` so it never overflows.
 
     Shapes: ``z`` any shape; the result has the same shape (and float dtype).
@@ -112,19 +115,19 @@ def sigmoid(z):
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def sigmoid_grad(z):
+def sigmoid_grad(z: ArrayLike) -> FloatArray:
     """``sigmoid'(z) = sigmoid(z) (1 - sigmoid(z)) = exp(-|z|) / (1 + exp(-|z|))^2``."""
     z = _as_float(z)
     e = np.exp(-np.abs(z))
     return e / (1.0 + e) ** 2
 
 
-def tanh(z):
+def tanh(z: ArrayLike) -> FloatArray:
     """Hyperbolic tangent, ``2 sigmoid(2z) - 1``. Same shape as ``z``."""
     return np.tanh(_as_float(z))
 
 
-def tanh_grad(z):
+def tanh_grad(z: ArrayLike) -> FloatArray:
     """``tanh'(z) = 1 - tanh(z)^2``."""
     return 1.0 - np.tanh(_as_float(z)) ** 2
 
@@ -132,48 +135,53 @@ def tanh_grad(z):
 # --------------------------------------------------------------------------- ReLU family
 
 
-def relu(z):
+def relu(z: ArrayLike) -> FloatArray:
     """Rectified linear unit ``max(0, z)``. Same shape as ``z``."""
     z = _as_float(z)
     return np.maximum(z, 0.0).astype(z.dtype, copy=False)
 
 
-def relu_grad(z):
+def relu_grad(z: ArrayLike) -> FloatArray:
     """``1`` where ``z > 0``, else ``0`` (TensorFlow's choice at ``z = 0``)."""
     z = _as_float(z)
     return (z > 0).astype(z.dtype)
 
 
-def leaky_relu(z, negative_slope=0.2):
+def leaky_relu(z: ArrayLike, negative_slope: float = 0.2) -> FloatArray:
     """Leaky ReLU: ``z`` where ``z > 0``, ``negative_slope * z`` elsewhere.
 
     The default slope 0.2 is ``keras.activations.leaky_relu``'s (``keras.layers.LeakyReLU``
     defaults to 0.3). ``negative_slope >= 0``.
     """
-    _check_number("negative_slope", negative_slope, minimum=0.0)
+    negative_slope = check_nonnegative("negative_slope", negative_slope)
     z = _as_float(z)
     return np.where(z > 0, z, negative_slope * z)
 
 
-def leaky_relu_grad(z, negative_slope=0.2):
+def leaky_relu_grad(z: ArrayLike, negative_slope: float = 0.2) -> FloatArray:
     """``1`` where ``z > 0``, ``negative_slope`` elsewhere (TensorFlow's choice at 0)."""
-    _check_number("negative_slope", negative_slope, minimum=0.0)
+    negative_slope = check_nonnegative("negative_slope", negative_slope)
     z = _as_float(z)
     return np.where(z > 0, 1.0, negative_slope).astype(z.dtype)
 
 
-def _rrelu_slopes(z, lower, upper, training, seed):
+def _rrelu_slopes(
+    z: FloatArray, lower: float, upper: float, training: bool, seed: Seed
+) -> float | FloatArray:
     """Negative slopes of RReLU: ``U(lower, upper)`` per element when training, else the mean."""
-    _check_number("lower", lower, minimum=0.0)
-    _check_number("upper", upper)
-    if upper < lower:
-        raise ValueError(f"upper={upper!r} is below lower={lower!r}; expected lower <= upper")
+    lower, upper = check_interval("lower", lower, "upper", upper, minimum=0.0)
     if not training:
         return (lower + upper) / 2.0
     return np.random.default_rng(seed).uniform(lower, upper, size=z.shape)
 
 
-def rrelu(z, lower=1 / 8, upper=1 / 3, training=False, seed=None):
+def rrelu(
+    z: ArrayLike,
+    lower: float = 1 / 8,
+    upper: float = 1 / 3,
+    training: bool = False,
+    seed: Seed = None,
+) -> FloatArray:
     """Randomized leaky ReLU (Xu et al., 2015): ``z`` where ``z > 0``, ``a * z`` elsewhere.
 
     Parameters
@@ -196,36 +204,42 @@ def rrelu(z, lower=1 / 8, upper=1 / 3, training=False, seed=None):
     return np.where(z > 0, z, slopes * z).astype(z.dtype)
 
 
-def rrelu_grad(z, lower=1 / 8, upper=1 / 3, training=False, seed=None):
+def rrelu_grad(
+    z: ArrayLike,
+    lower: float = 1 / 8,
+    upper: float = 1 / 3,
+    training: bool = False,
+    seed: Seed = None,
+) -> FloatArray:
     """``1`` where ``z > 0``, the slope ``a`` elsewhere (same ``a`` as :func:`rrelu`'s seed)."""
     z = _as_float(z)
     slopes = _rrelu_slopes(z, lower, upper, training, seed)
     return np.where(z > 0, 1.0, slopes).astype(z.dtype)
 
 
-def elu(z, alpha=1.0):
+def elu(z: ArrayLike, alpha: float = 1.0) -> FloatArray:
     """Exponential linear unit (Clevert et al., 2015): ``z`` if ``z > 0``, else ``alpha (e^z - 1)``.
 
     ``alpha > 0``; ``expm1`` of ``min(z, 0)`` keeps it accurate near 0 and overflow-free.
     """
-    _check_number("alpha", alpha, minimum=0.0, strict=True)
+    alpha = check_positive("alpha", alpha)
     z = _as_float(z)
     return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
 
 
-def elu_grad(z, alpha=1.0):
+def elu_grad(z: ArrayLike, alpha: float = 1.0) -> FloatArray:
     """``1`` if ``z > 0``, else ``alpha e^z`` (at ``z = 0``: 1, as TensorFlow's ``EluGrad``)."""
-    _check_number("alpha", alpha, minimum=0.0, strict=True)
+    alpha = check_positive("alpha", alpha)
     z = _as_float(z)
     return np.where(z >= 0, 1.0, alpha * np.exp(np.minimum(z, 0.0))).astype(z.dtype)
 
 
-def selu(z):
+def selu(z: ArrayLike) -> FloatArray:
     """Scaled ELU (Klambauer et al., 2017): ``SELU_SCALE * elu(z, SELU_ALPHA)``."""
     return SELU_SCALE * elu(z, SELU_ALPHA)
 
 
-def selu_grad(z):
+def selu_grad(z: ArrayLike) -> FloatArray:
     """``SELU_SCALE * elu_grad(z, SELU_ALPHA)``."""
     return SELU_SCALE * elu_grad(z, SELU_ALPHA)
 
@@ -233,47 +247,45 @@ def selu_grad(z):
 # --------------------------------------------------------------------------- smooth ones
 
 
-def softplus(z):
+def softplus(z: ArrayLike) -> FloatArray:
     """``log(1 + e^z)``, computed as ``max(z, 0) + log1p(e^-|z|)`` (no overflow)."""
     z = _as_float(z)
     return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
 
 
-def softplus_grad(z):
+def softplus_grad(z: ArrayLike) -> FloatArray:
     """``softplus'(z) = sigmoid(z)``."""
     return sigmoid(z)
 
 
-def _gelu_mode(approximate) -> str:
+def _gelu_mode(approximate: object) -> GeluApproximation:
     if approximate is False:
         return "none"
     if approximate is True:
         return "tanh"
-    if approximate not in GELU_APPROXIMATIONS:
-        raise ValueError(
-            f"approximate={approximate!r} is not known; expected one of {GELU_APPROXIMATIONS}"
-        )
-    return approximate
+    if approximate == "none" or approximate == "tanh" or approximate == "sigmoid":
+        return approximate
+    fail("approximate", approximate, f"one of {GELU_APPROXIMATIONS} or a bool")
 
 
-def _normal_cdf(z):
+def _normal_cdf(z: FloatArray) -> FloatArray:
     """``Phi(z) = erfc(-z / sqrt(2)) / 2``: accurate in both tails."""
     from scipy.special import erfc  # imported here: only the exact GELU needs it
 
     return 0.5 * erfc(-z / math.sqrt(2.0))
 
 
-def _normal_pdf(z):
+def _normal_pdf(z: FloatArray) -> FloatArray:
     return np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
 
 
-def _gelu_tanh_inner(z):
+def _gelu_tanh_inner(z: FloatArray) -> tuple[FloatArray, FloatArray]:
     """``u = sqrt(2/pi) (z + 0.044715 z^3)`` and ``du/dz``."""
     c = math.sqrt(2.0 / math.pi)
     return c * (z + GELU_TANH_COEF * z**3), c * (1.0 + 3.0 * GELU_TANH_COEF * z**2)
 
 
-def gelu(z, approximate="none"):
+def gelu(z: ArrayLike, approximate: GeluApproximation | bool = "none") -> FloatArray:
     """Gaussian error linear unit (Hendrycks & Gimpel, 2016), ``z * Phi(z)``.
 
     Parameters
@@ -299,7 +311,7 @@ def gelu(z, approximate="none"):
     return z * sigmoid(GELU_SIGMOID_COEF * z)
 
 
-def gelu_grad(z, approximate="none"):
+def gelu_grad(z: ArrayLike, approximate: GeluApproximation | bool = "none") -> FloatArray:
     """Derivative of :func:`gelu` for the same ``approximate``.
 
     ``"none"``: ``Phi(z) + z phi(z)``; ``"tanh"``: ``(1 + t)/2 + z/2 (1 - t^2) du/dz`` with
@@ -316,29 +328,29 @@ def gelu_grad(z, approximate="none"):
     return swish_grad(z, GELU_SIGMOID_COEF)
 
 
-def swish(z, beta=1.0):
+def swish(z: ArrayLike, beta: float = 1.0) -> FloatArray:
     """Swish (Ramachandran et al., 2017) ``z * sigmoid(beta z)``; ``beta = 1`` is SiLU."""
-    _check_number("beta", beta)
+    beta = check_number("beta", beta)
     z = _as_float(z)
     return z * sigmoid(beta * z)
 
 
-def swish_grad(z, beta=1.0):
+def swish_grad(z: ArrayLike, beta: float = 1.0) -> FloatArray:
     """``sigmoid(beta z) + beta z sigmoid'(beta z) = s (1 + beta z (1 - s))``, ``s = sigmoid(beta z)``."""
-    _check_number("beta", beta)
+    beta = check_number("beta", beta)
     z = _as_float(z)
     bz = beta * z
     s = sigmoid(bz)  # one exp, not two
     return s * (1.0 + bz * (1.0 - s))
 
 
-def mish(z):
+def mish(z: ArrayLike) -> FloatArray:
     """Mish (Misra, 2019): ``z * tanh(softplus(z))``."""
     z = _as_float(z)
     return z * np.tanh(softplus(z))
 
 
-def mish_grad(z):
+def mish_grad(z: ArrayLike) -> FloatArray:
     """``tanh(sp) + z (1 - tanh(sp)^2) sigmoid(z)`` with ``sp = softplus(z)``."""
     z = _as_float(z)
     t = np.tanh(softplus(z))

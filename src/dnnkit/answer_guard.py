@@ -54,9 +54,9 @@ def plain(value: Any) -> Any:
         same = kind in (list, tuple) and all(a is b for a, b in zip(items, value, strict=True))
         return value if same else (tuple(items) if isinstance(value, tuple) else list(items))
     if isinstance(value, dict):
-        items = {k: plain(v) for k, v in value.items()}
-        same = kind is dict and all(items[k] is value[k] for k in value)
-        return value if same else dict(items)
+        entries = {k: plain(v) for k, v in value.items()}
+        same = kind is dict and all(entries[k] is value[k] for k in value)
+        return value if same else dict(entries)
     return value
 
 

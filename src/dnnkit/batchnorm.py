@@ -6,7 +6,17 @@ by m), whereas Ioffe & Szegedy (2015, Alg. 2) and PyTorch use the unbiased one (
 The NumPy part imports no TensorFlow/Keras; ``fold_batchnorm`` imports Keras when called.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from dnnkit._checks import check_bool, check_in_range, check_positive
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = [
     "batchnorm_forward",
@@ -17,16 +27,27 @@ __all__ = [
 ]
 
 
-def _check_vector(name, value, n):
-    value = np.asarray(value)
-    if value.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},), one value per feature; got {value.shape}")
-    return value
+def _check_vector(name: str, value: ArrayLike, n: int) -> NDArray[Any]:
+    array = np.asarray(value)
+    if array.shape != (n,):
+        raise ValueError(
+            f"{name} of shape {array.shape} is not allowed; expected shape ({n},), one value "
+            "per feature"
+        )
+    return array
 
 
 def batchnorm_forward(
-    x, gamma, beta, running_mean, running_var, *, training, momentum=0.99, eps=1e-3
-):
+    x: ArrayLike,
+    gamma: ArrayLike,
+    beta: ArrayLike,
+    running_mean: ArrayLike,
+    running_var: ArrayLike,
+    *,
+    training: bool,
+    momentum: float = 0.99,
+    eps: float = 1e-3,
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], dict[str, NDArray[Any]] | None]:
     """Batch Normalization of a mini-batch, statistics over axis 0 (the batch axis).
 
     Training: ``mu, var`` are the batch mean and biased variance, ``x_hat = (x - mu) /
@@ -57,18 +78,28 @@ def batchnorm_forward(
     """
     x = np.asarray(x)
     if x.ndim != 2:
-        raise ValueError(f"x must be a 2-D (m, n) mini-batch; got shape {x.shape}")
+        raise ValueError(f"x of shape {x.shape} is not allowed; expected a 2-D (m, n) mini-batch")
     n = x.shape[1]
-    gamma, beta = _check_vector("gamma", gamma, n), _check_vector("beta", beta, n)
-    running_mean = _check_vector("running_mean", running_mean, n)
-    running_var = _check_vector("running_var", running_var, n)
-    if not isinstance(training, (bool, np.bool_)):
-        raise ValueError(f"training must be True or False; got {training!r}")
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum must be in [0, 1]; got {momentum}")
-    if not eps > 0:
-        raise ValueError(f"eps must be positive; got {eps}")
+    g, b = _check_vector("gamma", gamma, n), _check_vector("beta", beta, n)
+    mean = _check_vector("running_mean", running_mean, n)
+    var_ = _check_vector("running_var", running_var, n)
+    training = check_bool("training", training)
+    momentum = check_in_range("momentum", momentum, 0.0, 1.0)
+    eps = check_positive("eps", eps)
+    return _forward(x, g, b, mean, var_, training, momentum, eps)
 
+
+def _forward(
+    x: NDArray[Any],
+    gamma: NDArray[Any],
+    beta: NDArray[Any],
+    running_mean: NDArray[Any],
+    running_var: NDArray[Any],
+    training: bool,
+    momentum: float,
+    eps: float,
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], dict[str, NDArray[Any]] | None]:
+    """The equations of :func:`batchnorm_forward`, on checked arguments."""
     if not training:
         x_hat = (x - running_mean) / np.sqrt(running_var + eps)
         return gamma * x_hat + beta, running_mean.copy(), running_var.copy(), None
@@ -84,7 +115,9 @@ def batchnorm_forward(
     return out, new_mean, new_var, cache
 
 
-def batchnorm_backward(dout, cache):
+def batchnorm_backward(
+    dout: ArrayLike, cache: dict[str, NDArray[Any]] | None
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     """Gradients of a training-mode ``batchnorm_forward``.
 
     With ``g = dout * gamma`` (the gradient w.r.t. ``x_hat``), the batch statistics' own
@@ -107,32 +140,47 @@ def batchnorm_backward(dout, cache):
             "cache is None: batchnorm_backward needs the cache of a training-mode forward pass"
         )
     x_hat, gamma, inv_std = cache["x_hat"], cache["gamma"], cache["inv_std"]
-    dout = np.asarray(dout)
-    if dout.shape != x_hat.shape:
+    upstream = np.asarray(dout)
+    if upstream.shape != x_hat.shape:
         raise ValueError(
-            f"dout must have the forward output's shape {x_hat.shape}; got {dout.shape}"
+            f"dout of shape {upstream.shape} is not allowed; expected the forward output's "
+            f"shape {x_hat.shape}"
         )
-    m = dout.shape[0]
-    dbeta = dout.sum(axis=0)
-    dgamma = (dout * x_hat).sum(axis=0)
-    g = dout * gamma
+    m = upstream.shape[0]
+    dbeta = upstream.sum(axis=0)
+    dgamma = (upstream * x_hat).sum(axis=0)
+    g = upstream * gamma
     dx = inv_std / m * (m * g - g.sum(axis=0) - x_hat * (g * x_hat).sum(axis=0))
     return dx, dgamma, dbeta
 
 
-def _bn_scale_shift(gamma, beta, moving_mean, moving_variance, eps, n):
+def _bn_scale_shift(
+    gamma: ArrayLike | None,
+    beta: ArrayLike | None,
+    moving_mean: ArrayLike,
+    moving_variance: ArrayLike,
+    eps: float,
+    n: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Inference BN of n features as an affine map ``y = s * x + t``; gamma/beta None mean 1/0."""
-    if not eps > 0:
-        raise ValueError(f"eps must be positive; got {eps}")
+    eps = check_positive("eps", eps)
     mu = _check_vector("moving_mean", moving_mean, n).astype(np.float64)
     var = _check_vector("moving_variance", moving_variance, n).astype(np.float64)
-    gamma = np.ones(n) if gamma is None else _check_vector("gamma", gamma, n).astype(np.float64)
-    beta = np.zeros(n) if beta is None else _check_vector("beta", beta, n).astype(np.float64)
-    s = gamma / np.sqrt(var + eps)
-    return s, beta - s * mu
+    g = np.ones(n) if gamma is None else _check_vector("gamma", gamma, n).astype(np.float64)
+    b = np.zeros(n) if beta is None else _check_vector("beta", beta, n).astype(np.float64)
+    s = g / np.sqrt(var + eps)
+    return s, b - s * mu
 
 
-def fuse_dense_batchnorm(kernel, bias, gamma, beta, moving_mean, moving_variance, eps=1e-3):
+def fuse_dense_batchnorm(
+    kernel: ArrayLike,
+    bias: ArrayLike | None,
+    gamma: ArrayLike | None,
+    beta: ArrayLike | None,
+    moving_mean: ArrayLike,
+    moving_variance: ArrayLike,
+    eps: float = 1e-3,
+) -> tuple[NDArray[Any], NDArray[Any]]:
     """Fold an inference-mode BN that *follows* a linear Dense layer into that layer.
 
     ``BN(x W + b) = x (W diag(s)) + (s (b - mu) + beta)`` with ``s = gamma / sqrt(var + eps)``.
@@ -160,7 +208,15 @@ def fuse_dense_batchnorm(kernel, bias, gamma, beta, moving_mean, moving_variance
     return new_kernel.astype(kernel.dtype), new_bias.astype(kernel.dtype)
 
 
-def fuse_batchnorm_dense(gamma, beta, moving_mean, moving_variance, kernel, bias, eps=1e-3):
+def fuse_batchnorm_dense(
+    gamma: ArrayLike | None,
+    beta: ArrayLike | None,
+    moving_mean: ArrayLike,
+    moving_variance: ArrayLike,
+    kernel: ArrayLike,
+    bias: ArrayLike | None,
+    eps: float = 1e-3,
+) -> tuple[NDArray[Any], NDArray[Any]]:
     """Fold an inference-mode BN that *precedes* a Dense layer into that layer.
 
     ``(s x + t) W + b = x (diag(s) W) + (b + t W)`` with ``s = gamma / sqrt(var + eps)`` and
@@ -192,7 +248,7 @@ def fuse_batchnorm_dense(gamma, beta, moving_mean, moving_variance, kernel, bias
 # --- folding a Keras model -------------------------------------------------------------------
 
 
-def fold_batchnorm(model):
+def fold_batchnorm(model: keras.Model) -> keras.Model:
     """Return a copy of ``model`` with every BatchNormalization layer folded into a Dense layer.
 
     The model must be a Sequential model or a functional chain (one input, one output, each
@@ -217,9 +273,9 @@ def fold_batchnorm(model):
     """
     import keras
 
-    from dnnkit.transfer import _layer_chain
+    from dnnkit.models import layer_chain
 
-    specs = [_LayerSpec(layer) for layer in _layer_chain(model)]
+    specs = [_LayerSpec(layer) for layer in layer_chain(model)]
     for spec in specs:
         if spec.is_bn:
             _check_bn_axis(spec.layer)
@@ -242,6 +298,7 @@ def fold_batchnorm(model):
     first_input = model.inputs[0]
     inputs = keras.Input(shape=first_input.shape[1:], dtype=first_input.dtype)
     layers = [spec.build_layer() for spec in specs]
+    folded_model: keras.Model
     if isinstance(model, keras.Sequential):
         folded_model = keras.Sequential([inputs, *layers], name=f"{model.name}_folded")
     else:
@@ -257,7 +314,7 @@ def fold_batchnorm(model):
 class _LayerSpec:
     """A layer of the model being folded: its class, a copy of its config and weights."""
 
-    def __init__(self, layer):
+    def __init__(self, layer: keras.layers.Layer) -> None:
         import keras
 
         self.layer = layer
@@ -267,16 +324,18 @@ class _LayerSpec:
         self.is_dense = isinstance(layer, keras.layers.Dense)
         self.is_dropout = isinstance(layer, keras.layers.Dropout)
 
-    def dense_params(self):
+    def dense_params(self) -> tuple[NDArray[Any], NDArray[Any] | None]:
         kernel = self.weights[0]
         bias = self.weights[1] if self.config["use_bias"] else None
         return kernel, bias
 
-    def set_dense_params(self, kernel, bias):
+    def set_dense_params(self, kernel: NDArray[Any], bias: NDArray[Any]) -> None:
         self.config["use_bias"] = True
         self.weights = [kernel, bias]
 
-    def bn_params(self):
+    def bn_params(
+        self,
+    ) -> tuple[NDArray[Any] | None, NDArray[Any] | None, NDArray[Any], NDArray[Any]]:
         import keras
 
         to_numpy = keras.ops.convert_to_numpy
@@ -285,11 +344,11 @@ class _LayerSpec:
         beta = to_numpy(bn.beta) if bn.center else None
         return gamma, beta, to_numpy(bn.moving_mean), to_numpy(bn.moving_variance)
 
-    def build_layer(self):
+    def build_layer(self) -> keras.layers.Layer:
         return type(self.layer).from_config(self.config)
 
 
-def _check_bn_axis(bn):
+def _check_bn_axis(bn: keras.layers.BatchNormalization) -> None:
     rank = len(bn.input.shape)
     if bn.axis not in (-1, rank - 1):
         raise ValueError(
@@ -298,7 +357,7 @@ def _check_bn_axis(bn):
         )
 
 
-def _neighbour(specs, i, step):
+def _neighbour(specs: list[_LayerSpec], i: int, step: int) -> int | None:
     """Index of the nearest non-Dropout layer before (step=-1) or after (step=+1) i, or None."""
     j = i + step
     while 0 <= j < len(specs) and specs[j].is_dropout:
@@ -306,7 +365,7 @@ def _neighbour(specs, i, step):
     return j if 0 <= j < len(specs) else None
 
 
-def _fold_one(specs, i):
+def _fold_one(specs: list[_LayerSpec], i: int) -> bool:
     """Fold the BN ``specs[i]`` into a neighbouring Dense spec; False when it has none."""
     import keras
 

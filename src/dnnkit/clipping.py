@@ -6,10 +6,22 @@ Keras optimizer's ``clipvalue``, ``clipnorm`` (each variable by its own norm) an
 silently ignores a zero or negative one). TensorFlow is imported only by the training step.
 """
 
+from __future__ import annotations
+
 import math
-import numbers
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from dnnkit._checks import check_one_of, check_positive
+
+if TYPE_CHECKING:
+    import keras
+
+#: A gradient: one array, or a list of arrays (``None`` entries allowed, as in TensorFlow).
+Gradients = ArrayLike | Sequence[ArrayLike | None]
 
 __all__ = [
     "CLIP_MODES",
@@ -24,18 +36,7 @@ __all__ = [
 CLIP_MODES = ("global_norm", "norm", "value", None)
 
 
-def _check_threshold(name, value) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name}={value!r} is not allowed; expected a finite number > 0")
-    return float(value)
-
-
-def _as_float_array(grad, name="grad") -> np.ndarray:
+def _as_float_array(grad: Any, name: str = "grad") -> NDArray[np.floating]:
     """``grad`` as a float array (float64 unless it already is a float array)."""
     if grad is None or isinstance(grad, str | bytes | dict | set):
         raise ValueError(f"{name}={grad!r} is not a gradient; expected a numeric array")
@@ -50,7 +51,7 @@ def _as_float_array(grad, name="grad") -> np.ndarray:
     return array.astype(np.float64)
 
 
-def _as_gradient_list(grads, name="grads") -> list:
+def _as_gradient_list(grads: Any, name: str = "grads") -> list[NDArray[np.floating] | None]:
     """A list or tuple of arrays (``None`` entries kept, as TensorFlow allows) as a list."""
     if not isinstance(grads, list | tuple):
         raise ValueError(
@@ -59,7 +60,13 @@ def _as_gradient_list(grads, name="grads") -> list:
     return [None if g is None else _as_float_array(g, f"{name}[{i}]") for i, g in enumerate(grads)]
 
 
-def clip_by_value(grads, clip_value):
+@overload
+def clip_by_value(
+    grads: list[ArrayLike | None] | tuple[ArrayLike | None, ...], clip_value: float
+) -> list[NDArray[np.floating] | None]: ...
+@overload
+def clip_by_value(grads: ArrayLike, clip_value: float) -> NDArray[np.floating]: ...
+def clip_by_value(grads: Gradients, clip_value: float) -> Any:
     """Clip every entry to ``[-clip_value, clip_value]`` (a Keras optimizer's ``clipvalue``).
 
     Parameters
@@ -72,7 +79,7 @@ def clip_by_value(grads, clip_value):
     clipped : array, or list of arrays, with the shapes of ``grads``
         Changes the direction of the gradient when some but not all entries are clipped.
     """
-    clip_value = _check_threshold("clip_value", clip_value)
+    clip_value = check_positive("clip_value", clip_value)
     if isinstance(grads, list | tuple):
         return [
             None if g is None else np.clip(g, -clip_value, clip_value)
@@ -81,52 +88,92 @@ def clip_by_value(grads, clip_value):
     return np.clip(_as_float_array(grads), -clip_value, clip_value)
 
 
-def _clip_one_by_norm(g: np.ndarray, clip_norm: float) -> np.ndarray:
+def _clip_one_by_norm(g: NDArray[np.floating], clip_norm: float) -> NDArray[np.floating]:
     """``g * clip_norm / max(||g||_2, clip_norm)``: rescaled only when its norm is too large."""
     norm = np.sqrt(np.sum(g * g))
     return g * clip_norm / np.maximum(norm, clip_norm)
 
 
-def clip_by_norm(grad, clip_norm):
+class _Unset:
+    """Default of a parameter that must be passed (tells "not passed" from an explicit None)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+_REQUIRED: Any = _Unset("<required>")
+_OLD_NAME: Any = _Unset("<unset>")
+
+
+@overload
+def clip_by_norm(
+    grads: list[ArrayLike | None] | tuple[ArrayLike | None, ...],
+    clip_norm: float,
+    *,
+    grad: Any = ...,
+) -> list[NDArray[np.floating] | None]: ...
+@overload
+def clip_by_norm(
+    grads: ArrayLike = ..., clip_norm: float = ..., *, grad: Any = ...
+) -> NDArray[np.floating]: ...
+def clip_by_norm(
+    grads: Any = _REQUIRED, clip_norm: Any = _REQUIRED, *, grad: Any = _OLD_NAME
+) -> Any:
     """Rescale each array so that its own L2 norm is at most ``clip_norm``.
 
     ``tf.clip_by_norm`` applied to each array; a Keras optimizer's ``clipnorm`` (per variable).
 
     Parameters
     ----------
-    grad : array of any shape, or list of arrays (each clipped separately; ``None`` kept)
+    grads : array of any shape, or list of arrays (each clipped separately; ``None`` kept)
+        The gradient(s) to clip, named like the first parameter of the other clipping
+        functions.
     clip_norm : float > 0
+    grad : array or list of arrays, keyword only
+        The older name of ``grads`` (``clip_by_norm(grad=g, clip_norm=1.0)``), still accepted;
+        pass one of the two, not both.
 
     Returns
     -------
-    clipped : array, or list of arrays, with the shapes of ``grad``
+    clipped : array, or list of arrays, with the shapes of ``grads``
         Keeps each array's direction; arrays with norm ``<= clip_norm`` are unchanged.
     """
-    clip_norm = _check_threshold("clip_norm", clip_norm)
-    if isinstance(grad, list | tuple):
+    if grad is not _OLD_NAME:
+        if grads is not _REQUIRED:
+            raise ValueError(
+                "clip_by_norm got both grads= and grad= (its older name); expected only one"
+            )
+        grads = grad
+    if grads is _REQUIRED or clip_norm is _REQUIRED:
+        missing = "grads" if grads is _REQUIRED else "clip_norm"
+        raise TypeError(f"clip_by_norm() missing required argument: {missing!r}")
+    clip_norm = check_positive("clip_norm", clip_norm)
+    if isinstance(grads, list | tuple):
         return [
             None if g is None else _clip_one_by_norm(g, clip_norm)
-            for g in _as_gradient_list(grad, "grad")
+            for g in _as_gradient_list(grads, "grads")
         ]
-    return _clip_one_by_norm(_as_float_array(grad), clip_norm)
+    return _clip_one_by_norm(_as_float_array(grads, "grads"), clip_norm)
 
 
-def global_norm(grads) -> float:
+def global_norm(grads: Gradients) -> float:
     """``sqrt(sum_i ||g_i||_2^2)``, the L2 norm of all arrays viewed as one vector.
 
     Parameters
     ----------
     grads : list of arrays of any shapes (``None`` entries are skipped), or a single array
     """
-    if not isinstance(grads, list | tuple):
-        grads = [grads]
-    squares = [
-        np.sum(np.square(g, dtype=np.float64)) for g in _as_gradient_list(grads) if g is not None
-    ]
+    arrays = _as_gradient_list(grads if isinstance(grads, list | tuple) else [grads])
+    squares = [np.sum(np.square(g, dtype=np.float64)) for g in arrays if g is not None]
     return float(np.sqrt(np.sum(squares)))
 
 
-def clip_by_global_norm(grads, clip_norm):
+def clip_by_global_norm(
+    grads: Sequence[ArrayLike | None], clip_norm: float
+) -> tuple[list[NDArray[np.floating] | None], float]:
     """Rescale all arrays by one factor so that their global norm is at most ``clip_norm``.
 
     ``tf.clip_by_global_norm`` semantics (a Keras optimizer's ``global_clipnorm``): every array
@@ -144,14 +191,21 @@ def clip_by_global_norm(grads, clip_norm):
     global_norm : float
         The norm *before* clipping.
     """
-    clip_norm = _check_threshold("clip_norm", clip_norm)
-    grads = _as_gradient_list(grads)
-    norm = global_norm(grads)
+    clip_norm = check_positive("clip_norm", clip_norm)
+    arrays = _as_gradient_list(grads)
+    norm = global_norm(arrays)
     scale = clip_norm / max(norm, clip_norm) if math.isfinite(norm) else math.nan
-    return [None if g is None else (g * scale).astype(g.dtype) for g in grads], norm
+    return [None if g is None else (g * scale).astype(g.dtype) for g in arrays], norm
 
 
-def make_clipped_train_step(model, optimizer, loss_fn, *, clip="global_norm", threshold=1.0):
+def make_clipped_train_step(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    loss_fn: Callable[[Any, Any], Any],
+    *,
+    clip: str | None = "global_norm",
+    threshold: float = 1.0,
+) -> Callable[[Any, Any], tuple[Any, Any]]:
     """A ``tf.function`` training step that clips the gradients before applying them.
 
     Parameters
@@ -174,16 +228,17 @@ def make_clipped_train_step(model, optimizer, loss_fn, *, clip="global_norm", th
         ``x``: a batch of inputs, ``y``: its targets. ``loss``: scalar loss of the batch before
         the update; ``grad_norm``: the global L2 norm of the gradients *before* clipping.
     """
-    if clip not in CLIP_MODES:
-        raise ValueError(f"clip={clip!r} is not known; expected one of {CLIP_MODES}")
+    check_one_of("clip", clip, CLIP_MODES)
     if clip is not None:
-        threshold = _check_threshold("threshold", threshold)
+        threshold = check_positive("threshold", threshold)
     if not callable(loss_fn):
-        raise ValueError(f"loss_fn={loss_fn!r} is not callable; expected loss_fn(y_true, y_pred)")
+        raise ValueError(
+            f"loss_fn={loss_fn!r} is not allowed; expected a callable loss_fn(y_true, y_pred)"
+        )
 
     import tensorflow as tf  # imported here: the NumPy functions above do not need it
 
-    def clip_gradients(grads):
+    def clip_gradients(grads: list[Any]) -> list[Any]:
         if clip == "global_norm":
             return tf.clip_by_global_norm(grads, threshold)[0]
         if clip == "norm":
@@ -195,7 +250,7 @@ def make_clipped_train_step(model, optimizer, loss_fn, *, clip="global_norm", th
         return grads
 
     @tf.function
-    def step(x, y):
+    def step(x: Any, y: Any) -> tuple[Any, Any]:
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True))
             if model.losses:

@@ -6,11 +6,21 @@ fails with a clear ``RuntimeError`` when it is neither cached nor downloadable. 
 float32 in [0, 1]; class labels are int64.
 """
 
+from __future__ import annotations
+
 import gzip
 import math
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from dnnkit._checks import check_in_range, check_integer, check_one_of, check_positive, fail
+
+#: A labelled split: inputs and labels.
+Split = tuple[NDArray[Any], NDArray[Any]]
 
 __all__ = [
     "FASHION_MNIST_ORIGIN",
@@ -53,12 +63,13 @@ _CACHE_SUBDIR = os.path.join("datasets", "fashion-mnist")  # as keras.datasets.f
 DATASETS = ("digits", "fashion_mnist")
 
 
-def _check_fraction(name, value):
-    if not 0 < value < 1:
-        raise ValueError(f"{name} must be a fraction in (0, 1); got {value!r}")
+def _check_fraction(name: str, value: Any) -> float:
+    return check_in_range(name, value, 0.0, 1.0, low_open=True, high_open=True)
 
 
-def load_digits(*, test_size=0.25, seed=42, flatten=True):
+def load_digits(
+    *, test_size: float = 0.25, seed: int = 42, flatten: bool = True
+) -> tuple[Split, Split]:
     """scikit-learn's bundled 8x8 digits (1797 images, 10 classes), split with stratification.
 
     Parameters
@@ -87,7 +98,7 @@ def load_digits(*, test_size=0.25, seed=42, flatten=True):
     return (x_train, y_train), (x_test, y_test)
 
 
-def _read_idx(path):
+def _read_idx(path: str) -> NDArray[np.uint8]:
     """A gzip'd IDX file (LeCun's MNIST format) as a uint8 array of the shape in its header."""
     with gzip.open(path, "rb") as f:
         data = f.read()
@@ -102,7 +113,9 @@ def _read_idx(path):
     return values.reshape(shape)
 
 
-def load_fashion_mnist(*, cache_dir=None, origin=FASHION_MNIST_ORIGIN):
+def load_fashion_mnist(
+    *, cache_dir: str | os.PathLike[str] | None = None, origin: str = FASHION_MNIST_ORIGIN
+) -> tuple[Split, Split]:
     """Fashion-MNIST (Xiao et al., 2017) through Keras' download-and-cache.
 
     The four files are looked up in ``<cache_dir>/datasets/fashion-mnist/`` (``cache_dir``
@@ -126,16 +139,16 @@ def load_fashion_mnist(*, cache_dir=None, origin=FASHION_MNIST_ORIGIN):
     """
     from keras.utils import get_file
 
-    cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+    folder_name = None if cache_dir is None else os.fspath(cache_dir)
     paths = []
     for fname in FASHION_MNIST_FILES:
         try:
             path = get_file(
-                fname, origin=origin + fname, cache_dir=cache_dir, cache_subdir=_CACHE_SUBDIR
+                fname, origin=origin + fname, cache_dir=folder_name, cache_subdir=_CACHE_SUBDIR
             )
         except Exception as error:
             home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-            folder = os.path.join(cache_dir or home, _CACHE_SUBDIR)
+            folder = os.path.join(folder_name or home, _CACHE_SUBDIR)
             raise RuntimeError(
                 f"Fashion-MNIST file {fname!r} is not in the cache folder {folder} and could not "
                 f"be downloaded from {origin} ({error}). Run once with a network connection, or "
@@ -152,7 +165,9 @@ def load_fashion_mnist(*, cache_dir=None, origin=FASHION_MNIST_ORIGIN):
     )
 
 
-def load_dataset(name=None, *, cache_dir=None):
+def load_dataset(
+    name: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None
+) -> tuple[Split, Split, str]:
     """The course's image data set for the active profile (see ``dnnkit.profile``).
 
     Parameters
@@ -171,20 +186,21 @@ def load_dataset(name=None, *, cache_dir=None):
 
     if name is None:
         name = pick("digits", "fashion_mnist")
+    check_one_of("name", name, DATASETS)
     if name == "digits":
         train, test = load_digits(flatten=False)
         source = "scikit-learn digits"
-    elif name == "fashion_mnist":
+    else:
         train, test = load_fashion_mnist(cache_dir=cache_dir)
         source = "Fashion-MNIST"
-    else:
-        raise ValueError(f"unknown data set {name!r}; expected one of {DATASETS}")
     height, width = train[0].shape[1:]
     info = f"{source} ({height}x{width} images, {len(train[0])} train / {len(test[0])} test)"
     return train, test, info
 
 
-def make_classification(n_samples, n_features, n_classes, *, seed, class_sep=1.0):
+def make_classification(
+    n_samples: int, n_features: int, n_classes: int, *, seed: int, class_sep: float = 1.0
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """Gaussian blobs: balanced classes around random centres, unit-variance noise.
 
     Parameters
@@ -198,13 +214,10 @@ def make_classification(n_samples, n_features, n_classes, *, seed, class_sep=1.0
     -------
     x : (n_samples, n_features) float32, y : (n_samples,) int64 in 0..n_classes-1
     """
-    if n_samples < 1 or n_features < 1 or n_classes < 2:
-        raise ValueError(
-            f"expected n_samples >= 1, n_features >= 1, n_classes >= 2; got "
-            f"{n_samples}, {n_features}, {n_classes}"
-        )
-    if not class_sep > 0:
-        raise ValueError(f"class_sep must be positive; got {class_sep}")
+    n_samples = check_integer("n_samples", n_samples, minimum=1)
+    n_features = check_integer("n_features", n_features, minimum=1)
+    n_classes = check_integer("n_classes", n_classes, minimum=2)
+    class_sep = check_positive("class_sep", class_sep)
     rng = np.random.default_rng(seed)
     centres = class_sep * rng.normal(size=(n_classes, n_features))
     y = rng.permutation(np.arange(n_samples) % n_classes).astype(np.int64)
@@ -212,7 +225,9 @@ def make_classification(n_samples, n_features, n_classes, *, seed, class_sep=1.0
     return x.astype(np.float32), y
 
 
-def make_adding_problem(n_samples, length, *, seed):
+def make_adding_problem(
+    n_samples: int, length: int, *, seed: int
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Hochreiter & Schmidhuber's adding problem (in the form of Le et al., 2015).
 
     Each sequence has two channels: random values ``u_t ~ U(0, 1)`` and a marker that is 1 at
@@ -230,8 +245,8 @@ def make_adding_problem(n_samples, length, *, seed):
     -------
     x : (n_samples, length, 2) float32, y : (n_samples, 1) float32
     """
-    if n_samples < 1 or length < 2:
-        raise ValueError(f"expected n_samples >= 1 and length >= 2; got {n_samples}, {length}")
+    n_samples = check_integer("n_samples", n_samples, minimum=1)
+    length = check_integer("length", length, minimum=2)
     rng = np.random.default_rng(seed)
     values = rng.uniform(size=(n_samples, length))
     half = length // 2
@@ -246,7 +261,15 @@ def make_adding_problem(n_samples, length, *, seed):
     return x, y
 
 
-def split_task_a_b(x, y, *, b_classes=(5, 6), n_b_train=200, test_size=0.25, seed=42):
+def split_task_a_b(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    b_classes: Sequence[int] = (5, 6),
+    n_b_train: int = 200,
+    test_size: float = 0.25,
+    seed: int = 42,
+) -> dict[str, Split]:
     """Split a labelled set into a source task A and a small binary target task B.
 
     The transfer-learning set-up of Hands-On ML (ch. 11): task A classifies every class except
@@ -272,15 +295,14 @@ def split_task_a_b(x, y, *, b_classes=(5, 6), n_b_train=200, test_size=0.25, see
 
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y) or y.ndim != 1:
-        raise ValueError(f"expected x (m, ...) and y (m,); got {x.shape} and {y.shape}")
+        raise ValueError(
+            f"x and y of shapes {x.shape} and {y.shape} are not allowed; expected (m, ...) and (m,)"
+        )
     _check_fraction("test_size", test_size)
     classes = np.unique(y)
     b_neg, b_pos = b_classes
     if b_neg == b_pos or not np.isin(b_classes, classes).all():
-        raise ValueError(
-            f"b_classes must be two distinct labels present in y {classes.tolist()}; "
-            f"got {tuple(b_classes)}"
-        )
+        fail("b_classes", tuple(b_classes), f"two distinct labels of {classes.tolist()}")
     in_b = np.isin(y, b_classes)
     a_classes = classes[~np.isin(classes, b_classes)]
     y_a = np.searchsorted(a_classes, y[~in_b]).astype(np.int64)
@@ -292,11 +314,8 @@ def split_task_a_b(x, y, *, b_classes=(5, 6), n_b_train=200, test_size=0.25, see
     xb_pool, xb_test, yb_pool, yb_test = train_test_split(
         x[in_b], y_b, test_size=test_size, random_state=seed, stratify=y_b
     )
-    if not 2 <= n_b_train <= len(yb_pool):
-        raise ValueError(
-            f"n_b_train must be in [2, {len(yb_pool)}] (task-B training examples available); "
-            f"got {n_b_train}"
-        )
+    # at most the task-B training examples available
+    n_b_train = check_integer("n_b_train", n_b_train, minimum=2, maximum=len(yb_pool))
     if n_b_train < len(yb_pool):
         xb_train, _, yb_train, _ = train_test_split(
             xb_pool, yb_pool, train_size=n_b_train, random_state=seed, stratify=yb_pool

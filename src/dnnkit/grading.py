@@ -18,10 +18,14 @@ import os
 import sys
 import sysconfig
 import types
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.linalg  # noqa: F401  (watched by the integrity guards)
 import numpy.random  # noqa: F401
+
+from dnnkit._checks import check_nonnegative, check_positive
 
 __all__ = [
     "IntegrityError",
@@ -66,12 +70,12 @@ _PREVIEW_SIZE = 12  # arrays up to this many values are printed in full in a mes
 
 
 # --------------------------------------------------------------------------------- formatting
-def _fmt_index(index) -> str:
+def _fmt_index(index: tuple[Any, ...]) -> str:
     """``(1, 2)`` -> ``"[1, 2]"``; ``()`` (a scalar) -> ``""``."""
     return "[" + ", ".join(str(int(i)) for i in index) + "]" if _len(index) else ""
 
 
-def _fmt_value(value) -> str:
+def _fmt_value(value: Any) -> str:
     return f"{_float(value):.6g}"
 
 
@@ -85,13 +89,13 @@ def _with_hint(message: str, hint: str | None) -> str:
     return message if not hint else f"{message}\nHint: {hint}"
 
 
-def _describe(value) -> str:
+def _describe(value: object) -> str:
     name = _type(value).__name__
     return "None" if value is None else f"a {name}"
 
 
 # ------------------------------------------------------------------------------- conversion
-def _to_float_array(name: str, value, role: str, hint: str | None) -> np.ndarray:
+def _to_float_array(name: str, value: Any, role: str, hint: str | None) -> np.ndarray:
     """Return ``value`` as a new float64 array, or fail with a teacher's message.
 
     ``role`` is "got" (the student's value: AssertionError) or "expected" (the test's own
@@ -127,7 +131,15 @@ def _to_float_array(name: str, value, role: str, hint: str | None) -> np.ndarray
 
 
 # ------------------------------------------------------------------------------------ checks
-def check_close(name, got, expected, *, rtol=1e-6, atol=1e-8, hint=None):
+def check_close(
+    name: str,
+    got: Any,
+    expected: Any,
+    *,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    hint: str | None = None,
+) -> None:
     """Check that ``got`` equals ``expected`` up to a tolerance, like ``np.allclose``.
 
     Checks, in this order, that ``got`` is an array of numbers, that its shape is the
@@ -154,15 +166,17 @@ def check_close(name, got, expected, *, rtol=1e-6, atol=1e-8, hint=None):
     """
     caller = _getframe(1).f_globals
     _guard(caller)
-    if rtol < 0 or atol < 0:
-        raise ValueError(f"rtol and atol must be >= 0, got rtol={rtol}, atol={atol}")
+    check_nonnegative("rtol", rtol)
+    check_nonnegative("atol", atol)
     expected = _to_float_array(name, expected, "expected", hint)
     got = _to_float_array(name, got, "got", hint)
     _guard(caller)  # turning `got` into an array may have run code from the notebook
     _compare_close(name, got, expected, rtol=rtol, atol=atol, hint=hint)
 
 
-def _compare_close(name, got, expected, *, rtol, atol, hint):
+def _compare_close(
+    name: str, got: np.ndarray, expected: np.ndarray, *, rtol: float, atol: float, hint: str | None
+) -> None:
     if got.shape != expected.shape:
         raise AssertionError(
             _with_hint(f"{name}: expected shape {expected.shape}, got shape {got.shape}.", hint)
@@ -192,7 +206,7 @@ def _compare_close(name, got, expected, *, rtol, atol, hint):
     raise AssertionError(_with_hint("\n".join(lines), hint))
 
 
-def _check_finite(name, got, expected, hint):
+def _check_finite(name: str, got: np.ndarray, expected: np.ndarray, hint: str | None) -> None:
     """NaN or inf in ``got`` where ``expected`` has a finite value."""
     wrong = (~_isfinite(got)) & _isfinite(expected)
     if not wrong.any():
@@ -209,7 +223,7 @@ def _check_finite(name, got, expected, hint):
     )
 
 
-def check_equal(name, got, expected, hint=None):
+def check_equal(name: str, got: Any, expected: Any, hint: str | None = None) -> None:
     """Check that ``got`` equals ``expected`` exactly.
 
     Numbers compare by value (``3 == 3.0``), strings and booleans must have the expected type,
@@ -235,66 +249,86 @@ def check_equal(name, got, expected, hint=None):
         raise AssertionError(_with_hint(f"{name}: {problem}", hint))
 
 
-def _is_number(value) -> bool:
+def _is_number(value: object) -> bool:
     """Python ints and floats (not subclasses, not bool) and NumPy integers and floats."""
     return _type(value) in (int, float) or _isinstance(value, (np.integer, np.floating))
 
 
-def _difference(got, expected, path: str) -> str | None:
+def _difference(got: Any, expected: Any, path: str) -> str | None:
     """Describe how ``got`` differs from ``expected`` (None when they are equal)."""
     at = f" at {path}" if path else ""
     if expected is None:
         return None if got is None else f"expected None{at}, got {got!r}."
     if _isinstance(expected, (bool, np.bool_)):
-        if not _isinstance(got, (bool, np.bool_)):
-            return f"expected the boolean {bool(expected)}{at}, got {_describe(got)} ({got!r})."
-        return (
-            None
-            if bool(got) == bool(expected)
-            else f"expected {bool(expected)}{at}, got {bool(got)}."
-        )
+        return _bool_difference(got, expected, at)
     if _isinstance(expected, str):
-        if not _isinstance(got, str):
-            return f"expected the string {expected!r}{at}, got {_describe(got)} ({got!r})."
-        got = str.__str__(got)  # an exact str, whatever subclass came back
-        return None if got == expected else f"expected {expected!r}{at}, got {got!r}."
+        return _str_difference(got, expected, at)
     if _is_number(expected):
-        if not _is_number(got):
-            return f"expected the number {expected!r}{at}, got {_describe(got)} ({got!r})."
-        if _float(got) == _float(expected) and (
-            not _isinstance(expected, (int, np.integer)) or _float(got).is_integer()
-        ):
-            return None
-        return f"expected {expected!r}{at}, got {got!r}."
+        return _number_difference(got, expected, at)
     if _isinstance(expected, dict):
-        if not _isinstance(got, dict):
-            return f"expected a dict{at}, got {_describe(got)}."
-        if set(got) != set(expected):
-            missing = sorted(map(repr, set(expected) - set(got)))
-            extra = sorted(map(repr, set(got) - set(expected)))
-            return f"the keys{at} differ: missing {missing}, unexpected {extra}."
-        for key in expected:
-            problem = _difference(got[key], expected[key], f"{path}[{key!r}]")
-            if problem is not None:
-                return problem
-        return None
+        return _dict_difference(got, expected, path)
     if _isinstance(expected, (tuple, list)) and not _isinstance(got, _ndarray):
-        if not _isinstance(got, (tuple, list)):
-            return f"expected a {_type(expected).__name__} of {_len(expected)} items{at}, got {_describe(got)}."
-        if _len(got) != _len(expected):
-            return f"expected {_len(expected)} items{at}, got {_len(got)}: {got!r}."
-        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
-            problem = _difference(g, e, f"{path}[{i}]")
-            if problem is not None:
-                return problem
-        return None
+        return _sequence_difference(got, expected, path)
     if _isinstance(expected, (_ndarray, tuple, list)):
         return _array_difference(got, _asarray(expected), at)
     # Anything else: the test's own value decides, through its own __eq__.
     return None if expected == got else f"expected {expected!r}{at}, got {got!r}."
 
 
-def _array_difference(got, expected: np.ndarray, at: str) -> str | None:
+def _bool_difference(got: Any, expected: Any, at: str) -> str | None:
+    if not _isinstance(got, (bool, np.bool_)):
+        return f"expected the boolean {bool(expected)}{at}, got {_describe(got)} ({got!r})."
+    return (
+        None if bool(got) == bool(expected) else f"expected {bool(expected)}{at}, got {bool(got)}."
+    )
+
+
+def _str_difference(got: Any, expected: str, at: str) -> str | None:
+    if not _isinstance(got, str):
+        return f"expected the string {expected!r}{at}, got {_describe(got)} ({got!r})."
+    got = str.__str__(got)  # an exact str, whatever subclass came back
+    return None if got == expected else f"expected {expected!r}{at}, got {got!r}."
+
+
+def _number_difference(got: Any, expected: Any, at: str) -> str | None:
+    if not _is_number(got):
+        return f"expected the number {expected!r}{at}, got {_describe(got)} ({got!r})."
+    if _float(got) == _float(expected) and (
+        not _isinstance(expected, (int, np.integer)) or _float(got).is_integer()
+    ):
+        return None
+    return f"expected {expected!r}{at}, got {got!r}."
+
+
+def _dict_difference(got: Any, expected: dict[Any, Any], path: str) -> str | None:
+    at = f" at {path}" if path else ""
+    if not _isinstance(got, dict):
+        return f"expected a dict{at}, got {_describe(got)}."
+    if set(got) != set(expected):
+        missing = sorted(map(repr, set(expected) - set(got)))
+        extra = sorted(map(repr, set(got) - set(expected)))
+        return f"the keys{at} differ: missing {missing}, unexpected {extra}."
+    for key in expected:
+        problem = _difference(got[key], expected[key], f"{path}[{key!r}]")
+        if problem is not None:
+            return problem
+    return None
+
+
+def _sequence_difference(got: Any, expected: tuple[Any, ...] | list[Any], path: str) -> str | None:
+    at = f" at {path}" if path else ""
+    if not _isinstance(got, (tuple, list)):
+        return f"expected a {_type(expected).__name__} of {_len(expected)} items{at}, got {_describe(got)}."
+    if _len(got) != _len(expected):
+        return f"expected {_len(expected)} items{at}, got {_len(got)}: {got!r}."
+    for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+        problem = _difference(g, e, f"{path}[{i}]")
+        if problem is not None:
+            return problem
+    return None
+
+
+def _array_difference(got: Any, expected: np.ndarray, at: str) -> str | None:
     try:
         got = _array(got, copy=True, subok=False)
     except (TypeError, ValueError):
@@ -319,7 +353,7 @@ def _array_difference(got, expected: np.ndarray, at: str) -> str | None:
     return msg
 
 
-def check_shape(name, got, shape, hint=None):
+def check_shape(name: str, got: Any, shape: Sequence[int | None], hint: str | None = None) -> None:
     """Check the shape of an array (or of anything NumPy can turn into an array).
 
     Parameters
@@ -356,7 +390,7 @@ def check_shape(name, got, shape, hint=None):
         raise AssertionError(_with_hint(f"{name}: expected shape {wanted}, got {actual}.", hint))
 
 
-def check_true(condition, message):
+def check_true(condition: bool, message: str) -> None:
     """Fail with ``message`` unless ``condition`` is the boolean ``True``.
 
     ``condition`` must be a ``bool`` (or a NumPy boolean): a test that passes something else is
@@ -372,7 +406,7 @@ def check_true(condition, message):
         raise AssertionError(message)
 
 
-def rel_error(x, y) -> float:
+def rel_error(x: Any, y: Any) -> float:
     """Largest relative error between two arrays (the CS231n definition).
 
     ``max |x - y| / max(1e-8, |x| + |y|)``, elementwise then the maximum, as a float.
@@ -385,7 +419,7 @@ def rel_error(x, y) -> float:
     return _rel_error(x, y)
 
 
-def _rel_error(x, y) -> float:
+def _rel_error(x: Any, y: Any) -> float:
     x = _array(x, dtype=_float64, subok=False)
     y = _array(y, dtype=_float64, subok=False)
     if x.shape != y.shape:
@@ -397,7 +431,9 @@ def _rel_error(x, y) -> float:
 
 
 # -------------------------------------------------------------------------------- gradients
-def numeric_gradient(f, x, df=None, h=1e-5):
+def numeric_gradient(
+    f: Callable[[np.ndarray], Any], x: np.ndarray, df: Any = None, h: float = 1e-5
+) -> np.ndarray:
     """Gradient of ``sum(f(x) * df)`` with respect to ``x`` by centred differences.
 
     ``(g(x + h e_i) - g(x - h e_i)) / (2 h)`` for every entry ``i`` of ``x``, where
@@ -426,15 +462,16 @@ def numeric_gradient(f, x, df=None, h=1e-5):
     return grad
 
 
-def _numeric_gradient(f, x, df, h):
+def _numeric_gradient(
+    f: Callable[[np.ndarray], Any], x: np.ndarray, df: Any, h: float
+) -> np.ndarray:
     if not _isinstance(x, _ndarray) or x.dtype != _float64:
         got = x.dtype if _isinstance(x, _ndarray) else _type(x).__name__
         raise ValueError(
             f"numeric_gradient needs x as a float64 ndarray (finite differences in lower "
             f"precision are noise), got {got}; pass x.astype(np.float64)"
         )
-    if not h > 0:
-        raise ValueError(f"the step h must be > 0, got {h}")
+    check_positive("h", h)
     if df is not None:
         df = _array(df, dtype=_float64, subok=False)
     grad = np.zeros_like(x)
@@ -451,7 +488,7 @@ def _numeric_gradient(f, x, df, h):
     return grad
 
 
-def _weighted_sum(out, df) -> float:
+def _weighted_sum(out: Any, df: np.ndarray | None) -> float:
     out = _array(out, dtype=_float64, copy=True, subok=False)
     if df is None:
         return _float(out.sum())
@@ -460,7 +497,17 @@ def _weighted_sum(out, df) -> float:
     return _float((out * df).sum())
 
 
-def check_gradient(name, f, x, analytic, df=None, *, h=1e-5, tol=1e-6, atol=1e-8):
+def check_gradient(
+    name: str,
+    f: Callable[[np.ndarray], Any],
+    x: np.ndarray,
+    analytic: Any,
+    df: Any = None,
+    *,
+    h: float = 1e-5,
+    tol: float = 1e-6,
+    atol: float = 1e-8,
+) -> None:
     """Compare an analytic gradient with centred finite differences.
 
     Passes when every entry satisfies ``|analytic - numeric| <= tol * (|analytic| + |numeric|)
@@ -555,7 +602,7 @@ _IPYTHON_NAMES = frozenset(
     {"open", "exit", "quit", "get_ipython", "_", "__", "___", "In", "Out"}
     | {"__doc__", "__loader__", "__name__", "__package__", "__spec__", "__builtins__"}
 )
-_snapshots: dict = {}
+_snapshots: dict[str, _Snapshot] = {}
 
 
 def _trusted_roots() -> tuple[str, ...]:
@@ -569,9 +616,9 @@ def _trusted_roots() -> tuple[str, ...]:
 _TRUSTED_ROOTS = _trusted_roots()
 
 
-def _functions_of(value) -> list:
+def _functions_of(value: Any) -> list[types.FunctionType]:
     """The Python functions behind a module attribute (numpy wraps many in a dispatcher)."""
-    functions = [value]
+    functions: list[Any] = [value]
     if _type(value).__name__ == "_ArrayFunctionDispatcher":
         functions.append(getattr(value, "_implementation", None))
     return [fn for fn in functions if _isinstance(fn, types.FunctionType)]
@@ -584,7 +631,7 @@ _KERNEL_BUILTINS = frozenset(
 )
 
 
-def _watched_value(module_name: str, key: str, value) -> bool:
+def _watched_value(module_name: str, key: str, value: object) -> bool:
     if key.startswith("__") or _isinstance(value, types.ModuleType):
         return False
     if module_name == "builtins" and key in _KERNEL_BUILTINS:
@@ -598,7 +645,7 @@ class _Snapshot:
     """A module's watched attributes: the objects, and for Python functions their code and
     default arguments (``f.__defaults__ = ...`` changes a function in place)."""
 
-    def __init__(self, module_name: str, module: types.ModuleType):
+    def __init__(self, module_name: str, module: types.ModuleType) -> None:
         namespace = dict(vars(module))
         self.values = {k: v for k, v in namespace.items() if _watched_value(module_name, k, v)}
         # Keys not in ``self.keys`` are checked for notebook code at every call.
@@ -610,7 +657,7 @@ class _Snapshot:
             for fn in _functions_of(value)
         ]
 
-    def changed(self, namespace: dict) -> str | None:
+    def changed(self, namespace: dict[str, Any]) -> str | None:
         """Describe the first attribute that changed, or None."""
         for key, value in self.values.items():
             if namespace.get(key) is not value:
@@ -628,7 +675,7 @@ class _Snapshot:
         return None
 
 
-def _is_foreign(value) -> bool:
+def _is_foreign(value: Any) -> bool:
     """True for a function or class defined in the notebook (not in an installed file)."""
     if _isinstance(value, types.FunctionType):
         filename = os.path.realpath(value.__code__.co_filename)
@@ -650,7 +697,7 @@ def _check_module(name: str, module: types.ModuleType) -> None:
         )
 
 
-def _check_namespace(namespace: dict) -> None:
+def _check_namespace(namespace: dict[str, Any]) -> None:
     """The notebook's global names: no built-in hidden, modules are the real ones."""
     real_builtins = vars(builtins)
     for key, value in list(namespace.items()):
@@ -677,7 +724,7 @@ def _check_namespace(namespace: dict) -> None:
         raise IntegrityError("`__builtins__` was replaced by the notebook.")
 
 
-def verify_integrity(namespace=None) -> None:
+def verify_integrity(namespace: dict[str, Any] | None = None) -> None:
     """Raise :class:`IntegrityError` if notebook code changed NumPy, ``math``, the built-ins,
     the main Keras/TensorFlow namespaces, a loaded ``dnnkit`` module or these helpers.
 
@@ -691,15 +738,23 @@ def verify_integrity(namespace=None) -> None:
     for name in names:
         module = sys.modules.get(name)
         if _isinstance(module, types.ModuleType):
-            _check_module(name, module)
+            _check_module(name, module)  # type: ignore[arg-type]  # narrowed by _isinstance
     if namespace is not None:
         _check_namespace(namespace)
 
 
-_GUARDED = ("builtins", "math", "numpy", "numpy.linalg", "numpy.random", __name__)
+_GUARDED = (
+    "builtins",
+    "math",
+    "numpy",
+    "numpy.linalg",
+    "numpy.random",
+    "dnnkit._checks",  # the argument checks the helpers call
+    __name__,
+)
 
 
-def _guard(caller_globals: dict) -> None:
+def _guard(caller_globals: dict[str, Any]) -> None:
     """The cheap check run by every helper: against the snapshots taken at import."""
     for name in _GUARDED:
         _check_module(name, sys.modules[name])

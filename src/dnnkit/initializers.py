@@ -6,10 +6,21 @@ a normal truncated at two standard deviations whose stddev is corrected for the 
 the Glorot / He / LeCun shortcuts. Importing this module never imports TensorFlow or Keras.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
+
+from dnnkit._checks import check_one_of, check_positive, fail
+
+#: A weight shape: a tuple of non-negative ints (a bare int is a vector's length).
+Shape = int | Sequence[int]
+#: A seed as ``np.random.default_rng`` takes it.
+Seed = int | np.random.Generator | None
 
 __all__ = [
     "MODES",
@@ -28,7 +39,10 @@ __all__ = [
     "recommended_initializer",
 ]
 
+#: The ``mode`` values of :func:`variance_scaling`: which fan divides the scale (Keras' names).
 MODES = ("fan_in", "fan_out", "fan_avg")
+#: The ``distribution`` values of :func:`variance_scaling` (``"normal"`` is accepted too, as an
+#: alias of ``"truncated_normal"``, as in Keras).
 DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 
 #: Keras truncates its normal at ``TRUNCATION`` standard deviations (values beyond are redrawn).
@@ -50,25 +64,25 @@ def _truncated_standard_normal_std(a: float) -> float:
 TRUNCATED_NORMAL_STDDEV = _truncated_standard_normal_std(TRUNCATION)
 
 
-def _check_shape(shape) -> tuple:
+def _check_shape(shape: object) -> tuple[int, ...]:
     """Return ``shape`` as a tuple of non-negative Python ints, or raise ``ValueError``."""
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
     try:
-        dims = tuple(shape)
-    except TypeError:
-        raise ValueError(
-            f"shape={shape!r} is not a shape; expected a tuple of non-negative integers"
-        ) from None
-    for dim in dims:
-        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 0:
-            raise ValueError(
-                f"shape={shape!r} has the dimension {dim!r}; expected non-negative integers"
-            )
-    return tuple(int(dim) for dim in dims)
+        dims = tuple(shape) if isinstance(shape, Iterable) else None
+    except TypeError:  # e.g. a 0-d array
+        dims = None
+    if dims is None:
+        fail("shape", shape, "a tuple of non-negative integers")
+    if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in dims):
+        fail("shape", shape, "a tuple of non-negative integers")
+    sizes = tuple(int(d) for d in dims)
+    if any(size < 0 for size in sizes):
+        fail("shape", shape, "a tuple of non-negative integers")
+    return sizes
 
 
-def compute_fans(shape) -> tuple[int, int]:
+def compute_fans(shape: Shape) -> tuple[int, int]:
     """Number of input and output units of a weight tensor, as Keras counts them.
 
     Parameters
@@ -98,17 +112,17 @@ def compute_fans(shape) -> tuple[int, int]:
     return shape[-2] * receptive_field, shape[-1] * receptive_field
 
 
-def _check_seed(seed):
+def _check_seed(seed: object) -> Seed:
     if seed is None or isinstance(seed, np.random.Generator):
         return seed
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and int(seed) >= 0:
         return int(seed)
-    raise ValueError(
-        f"seed={seed!r} is not a seed; expected None, a non-negative int or a np.random.Generator"
-    )
+    fail("seed", seed, "None, a non-negative int or a np.random.Generator")
 
 
-def _truncated_standard_normal(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+def _truncated_standard_normal(
+    rng: np.random.Generator, shape: tuple[int, ...]
+) -> NDArray[np.float64]:
     """Standard normal samples of ``shape``, every value beyond +-TRUNCATION redrawn."""
     x = rng.standard_normal(shape)
     outside = np.abs(x) > TRUNCATION
@@ -119,8 +133,12 @@ def _truncated_standard_normal(rng: np.random.Generator, shape: tuple) -> np.nda
 
 
 def variance_scaling(
-    shape, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None
-) -> np.ndarray:
+    shape: Shape,
+    scale: float = 1.0,
+    mode: str = "fan_in",
+    distribution: str = "truncated_normal",
+    seed: Seed = None,
+) -> NDArray[np.float32]:
     """Random weights with variance ``scale / n`` (Keras' ``VarianceScaling``).
 
     ``n`` is ``fan_in``, ``fan_out`` or ``(fan_in + fan_out) / 2`` (see :func:`compute_fans`),
@@ -149,20 +167,11 @@ def variance_scaling(
     weights : float32 array of ``shape``
     """
     shape = _check_shape(shape)
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not scale > 0:
-        raise ValueError(f"scale={scale!r} is not allowed; expected a positive number")
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is not a mode; expected one of {MODES}")
-    if not isinstance(distribution, str):
-        raise ValueError(f"distribution={distribution!r} is not one of {DISTRIBUTIONS}")
-    distribution = distribution.lower()
-    if distribution == "normal":
-        distribution = "truncated_normal"
-    if distribution not in DISTRIBUTIONS:
-        raise ValueError(
-            f"distribution={distribution!r} is not a distribution; expected one of "
-            f"{DISTRIBUTIONS} (or 'normal', an alias of 'truncated_normal')"
-        )
+    scale = check_positive("scale", scale, finite=False)
+    check_one_of("mode", mode, MODES)
+    name = distribution.lower() if isinstance(distribution, str) else distribution
+    name = "truncated_normal" if name == "normal" else name
+    distribution = check_one_of("distribution", name, (*DISTRIBUTIONS, "normal"))
     rng = np.random.default_rng(_check_seed(seed))
 
     fan_in, fan_out = compute_fans(shape)
@@ -179,7 +188,7 @@ def variance_scaling(
     return np.asarray(weights, dtype=np.float32)
 
 
-def glorot_uniform(shape, seed=None) -> np.ndarray:
+def glorot_uniform(shape: Shape, seed: Seed = None) -> NDArray[np.float32]:
     """Glorot & Bengio (2010): ``U(-limit, limit)``, ``limit = sqrt(6 / (fan_in + fan_out))``.
 
     Keras' default kernel initializer. Shapes as in :func:`variance_scaling`.
@@ -187,27 +196,27 @@ def glorot_uniform(shape, seed=None) -> np.ndarray:
     return variance_scaling(shape, 1.0, "fan_avg", "uniform", seed)
 
 
-def glorot_normal(shape, seed=None) -> np.ndarray:
+def glorot_normal(shape: Shape, seed: Seed = None) -> NDArray[np.float32]:
     """Glorot & Bengio (2010): truncated normal, std ``sqrt(2 / (fan_in + fan_out))``."""
     return variance_scaling(shape, 1.0, "fan_avg", "truncated_normal", seed)
 
 
-def he_uniform(shape, seed=None) -> np.ndarray:
+def he_uniform(shape: Shape, seed: Seed = None) -> NDArray[np.float32]:
     """He et al. (2015): ``U(-limit, limit)``, ``limit = sqrt(6 / fan_in)``."""
     return variance_scaling(shape, 2.0, "fan_in", "uniform", seed)
 
 
-def he_normal(shape, seed=None) -> np.ndarray:
+def he_normal(shape: Shape, seed: Seed = None) -> NDArray[np.float32]:
     """He et al. (2015): truncated normal, std ``sqrt(2 / fan_in)``; for ReLU and its variants."""
     return variance_scaling(shape, 2.0, "fan_in", "truncated_normal", seed)
 
 
-def lecun_uniform(shape, seed=None) -> np.ndarray:
+def lecun_uniform(shape: Shape, seed: Seed = None) -> NDArray[np.float32]:
     """LeCun et al. (1998): ``U(-limit, limit)``, ``limit = sqrt(3 / fan_in)``."""
     return variance_scaling(shape, 1.0, "fan_in", "uniform", seed)
 
 
-def lecun_normal(shape, seed=None) -> np.ndarray:
+def lecun_normal(shape: Shape, seed: Seed = None) -> NDArray[np.float32]:
     """LeCun et al. (1998): truncated normal, std ``sqrt(1 / fan_in)``; what SELU needs."""
     return variance_scaling(shape, 1.0, "fan_in", "truncated_normal", seed)
 
@@ -234,7 +243,7 @@ RECOMMENDED_INITIALIZERS: dict[str, str] = {
 }
 
 
-def recommended_initializer(activation) -> str:
+def recommended_initializer(activation: str | None) -> str:
     """Name of the Keras initializer to use with ``activation`` (see ``RECOMMENDED_INITIALIZERS``).
 
     Parameters
@@ -251,7 +260,4 @@ def recommended_initializer(activation) -> str:
     key = "linear" if activation is None else activation
     if isinstance(key, str) and key.lower() in RECOMMENDED_INITIALIZERS:
         return RECOMMENDED_INITIALIZERS[key.lower()]
-    raise ValueError(
-        f"activation={activation!r} is not known; expected None or one of "
-        f"{sorted(RECOMMENDED_INITIALIZERS)}"
-    )
+    fail("activation", activation, f"None or one of {sorted(RECOMMENDED_INITIALIZERS)}")

@@ -5,10 +5,14 @@ Written with ``keras.ops`` only, so they run under any backend and inside
 model that uses them round-trips through ``model.save("x.keras")`` / ``keras.models.load_model``.
 """
 
-import math
+from __future__ import annotations
+
+from typing import Any
 
 import keras
 from keras import ops
+
+from dnnkit._checks import check_interval, check_number
 
 __all__ = ["RReLU", "Swish", "Mish"]
 
@@ -34,21 +38,16 @@ class RReLU(keras.layers.Layer):
     Input: any shape. Output: the same shape.
     """
 
-    def __init__(self, lower=1 / 8, upper=1 / 3, seed=None, **kwargs):
+    def __init__(
+        self, lower: float = 1 / 8, upper: float = 1 / 3, seed: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        lower, upper = float(lower), float(upper)
-        if not (math.isfinite(lower) and math.isfinite(upper) and 0.0 <= lower <= upper):
-            raise ValueError(
-                f"RReLU expects finite slopes with 0 <= lower <= upper; "
-                f"got lower={lower}, upper={upper}"
-            )
-        self.lower = lower
-        self.upper = upper
+        self.lower, self.upper = check_interval("lower", lower, "upper", upper, minimum=0.0)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: Any, training: bool = False) -> Any:
         if training:
             slope = keras.random.uniform(
                 ops.shape(inputs),
@@ -61,10 +60,10 @@ class RReLU(keras.layers.Layer):
             slope = ops.cast((self.lower + self.upper) / 2.0, inputs.dtype)
         return ops.where(inputs >= 0, inputs, slope * inputs)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"lower": self.lower, "upper": self.upper, "seed": self.seed})
         return config
@@ -90,16 +89,13 @@ class Swish(keras.layers.Layer):
     Input: any shape. Output: the same shape.
     """
 
-    def __init__(self, beta=1.0, trainable_beta=False, **kwargs):
+    def __init__(self, beta: float = 1.0, trainable_beta: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        beta = float(beta)
-        if not math.isfinite(beta):
-            raise ValueError(f"Swish expects a finite beta; got beta={beta}")
-        self.initial_beta = beta
+        self.initial_beta = check_number("beta", beta)
         self.trainable_beta = bool(trainable_beta)
         self.supports_masking = True
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         self.beta = self.add_weight(
             shape=(),
             name="beta",
@@ -107,14 +103,14 @@ class Swish(keras.layers.Layer):
             trainable=self.trainable_beta,
         )
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         beta = ops.cast(self.beta, inputs.dtype)
         return inputs * ops.sigmoid(beta * inputs)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"beta": self.initial_beta, "trainable_beta": self.trainable_beta})
         return config
@@ -135,14 +131,14 @@ class Mish(keras.layers.Layer):
     Input: any shape. Output: the same shape.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.supports_masking = True
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         n = ops.exp(ops.minimum(inputs, 20.0))
         p = n * (n + 2.0)
         return inputs * (p / (p + 2.0))
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape

@@ -5,17 +5,25 @@ book-scale data and epochs and is meant for a GPU (e.g. Colab). Chosen by the en
 variable ``DNNKIT_PROFILE``.
 """
 
-import os
+from __future__ import annotations
 
+import os
+from typing import TypeVar
+
+from dnnkit._checks import check_one_of
+
+__all__ = ["PROFILES", "get_profile", "is_quick", "pick", "device_description", "run_summary"]
+
+#: The profile names ``DNNKIT_PROFILE`` accepts.
 PROFILES = ("quick", "full")
+
+T = TypeVar("T")
 
 
 def get_profile() -> str:
     """Return the active profile name, ``"quick"`` unless ``DNNKIT_PROFILE`` says otherwise."""
     name = os.environ.get("DNNKIT_PROFILE", "quick").strip().lower() or "quick"
-    if name not in PROFILES:
-        raise ValueError(f"DNNKIT_PROFILE={name!r} is not a profile; expected one of {PROFILES}")
-    return name
+    return check_one_of("DNNKIT_PROFILE", name, PROFILES)
 
 
 def is_quick() -> bool:
@@ -23,7 +31,7 @@ def is_quick() -> bool:
     return get_profile() == "quick"
 
 
-def pick(quick, full):
+def pick(quick: T, full: T) -> T:
     """Return ``quick`` in the quick profile and ``full`` in the full profile."""
     return quick if is_quick() else full
 

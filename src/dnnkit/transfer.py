@@ -6,68 +6,40 @@ note: a BatchNormalization layer with ``trainable=False`` runs in inference mode
 statistics, no updates), even inside ``fit``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import keras
+
+from dnnkit._checks import check_bool, check_instance, check_integer, check_positive
+from dnnkit.models import layer_chain
 
 __all__ = ["clone_with_weights", "reuse_layers", "set_trainable", "fine_tune"]
 
 
-def _layer_chain(model):
-    """The layers of a Sequential model or functional chain, input to output, without InputLayer.
-
-    Raises ValueError when ``model`` is not built with a known input or is not a chain (one
-    input, one output, every layer applied once to the previous layer's output).
-    """
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"expected a keras.Model; got {type(model).__name__}")
-    try:
-        inputs, outputs = model.inputs, model.outputs
-    except (AttributeError, ValueError):
-        inputs = outputs = None
-    if not inputs or not outputs:
-        raise ValueError(
-            f"model {model.name!r} has no known input; build it first (start it with keras.Input)"
-        )
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ValueError(
-            f"model {model.name!r} has {len(inputs)} inputs and {len(outputs)} outputs; "
-            "expected a chain with one input and one output"
-        )
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if isinstance(model, keras.Sequential):
-        return layers
-    tensor = inputs[0]
-    for layer in layers:
-        nodes = [
-            node
-            for node in layer._inbound_nodes
-            if len(node.input_tensors) == 1 and node.input_tensors[0] is tensor
-        ]
-        if len(nodes) != 1 or len(nodes[0].output_tensors) != 1:
-            raise ValueError(
-                f"model {model.name!r} is not a chain of layers: layer {layer.name!r} does not "
-                "take the previous layer's output as its only input"
-            )
-        tensor = nodes[0].output_tensors[0]
-    if tensor is not outputs[0]:
-        raise ValueError(f"model {model.name!r} is not a chain of layers (its output is elsewhere)")
-    return layers
-
-
-def clone_with_weights(model):
+def clone_with_weights(model: keras.Model) -> keras.Model:
     """An independent copy of ``model``: same architecture and weight values, new variables.
 
     ``keras.models.clone_model`` (new layers, fresh initial weights) followed by copying the
     weights. Training the copy never changes ``model``. The compiled state (optimizer, loss)
     is not copied: compile the clone before fitting it.
     """
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"expected a keras.Model; got {type(model).__name__}")
+    check_instance("model", model, keras.Model, "a keras.Model")
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     return clone
 
 
-def reuse_layers(model, n_drop=1, head=None, *, clone=True, name=None):
+def reuse_layers(
+    model: keras.Model,
+    n_drop: int = 1,
+    head: keras.layers.Layer | Sequence[keras.layers.Layer] | None = None,
+    *,
+    clone: bool = True,
+    name: str | None = None,
+) -> keras.Sequential:
     """A new Sequential model made of the lower layers of ``model`` topped by a new head.
 
     Parameters
@@ -90,25 +62,22 @@ def reuse_layers(model, n_drop=1, head=None, *, clone=True, name=None):
     -------
     keras.Sequential with the input shape (and dtype) of ``model``.
     """
-    layers = _layer_chain(model)
-    if not isinstance(n_drop, int) or not 0 <= n_drop < len(layers):
-        raise ValueError(
-            f"n_drop must be an integer in [0, {len(layers) - 1}] for model {model.name!r} "
-            f"with {len(layers)} layers; got {n_drop!r}"
-        )
-    if clone:
-        layers = _layer_chain(clone_with_weights(model))
+    layers = layer_chain(model)
+    n_drop = check_integer("n_drop", n_drop, minimum=0, maximum=len(layers) - 1)
+    if check_bool("clone", clone):
+        layers = layer_chain(clone_with_weights(model))
     head = [] if head is None else list(head) if isinstance(head, (list, tuple)) else [head]
     for layer in head:
-        if not isinstance(layer, keras.layers.Layer):
-            raise ValueError(f"head must contain keras layers; got {type(layer).__name__}")
+        check_instance("head", layer, keras.layers.Layer, "a keras layer or a list of them")
     first_input = model.inputs[0]
     inputs = keras.Input(shape=first_input.shape[1:], dtype=first_input.dtype)
     kept = layers[: len(layers) - n_drop]
     return keras.Sequential([inputs, *kept, *head], name=name)
 
 
-def _select_layers(model, layers):
+def _select_layers(
+    model: keras.Model, layers: Sequence[keras.layers.Layer | str | int]
+) -> list[keras.layers.Layer]:
     """Layer objects of ``model`` given by objects, names or indices into its chain."""
     selected = []
     for item in layers:
@@ -117,16 +86,17 @@ def _select_layers(model, layers):
         elif isinstance(item, str):
             selected.append(model.get_layer(name=item))
         elif isinstance(item, int) and not isinstance(item, bool):
-            chain = _layer_chain(model)
-            if not -len(chain) <= item < len(chain):
-                raise ValueError(f"layer index {item} out of range for {len(chain)} layers")
-            selected.append(chain[item])
+            chain = layer_chain(model)
+            index = check_integer("layer index", item, minimum=-len(chain), maximum=len(chain) - 1)
+            selected.append(chain[index])
         else:
-            raise ValueError(f"layers must be layers, names or indices; got {item!r}")
+            raise ValueError(
+                f"layers item {item!r} is not allowed; expected a layer, a layer name or an index"
+            )
     return selected
 
 
-def _assign_trainable(layer, trainable):
+def _assign_trainable(layer: keras.layers.Layer, trainable: bool) -> None:
     """``layer.trainable = trainable``, reaching every sublayer even if the flag already matches.
 
     Keras 3 with TensorFlow skips assigning an attribute its current value, so after freezing
@@ -138,7 +108,12 @@ def _assign_trainable(layer, trainable):
     layer.trainable = trainable
 
 
-def set_trainable(model_or_layers, trainable, *, layers=None):
+def set_trainable(
+    model_or_layers: keras.Model | keras.layers.Layer | Sequence[keras.layers.Layer],
+    trainable: bool,
+    *,
+    layers: Sequence[keras.layers.Layer | str | int] | None = None,
+) -> None:
     """Freeze (``trainable=False``) or unfreeze layers; recompile the model afterwards.
 
     Parameters
@@ -156,8 +131,7 @@ def set_trainable(model_or_layers, trainable, *, layers=None):
     Unlike a bare ``model.trainable = True`` (which Keras 3 ignores when the model itself is
     already marked trainable), ``set_trainable(model, True)`` always unfreezes every layer.
     """
-    if not isinstance(trainable, bool):
-        raise ValueError(f"trainable must be True or False; got {trainable!r}")
+    trainable = check_bool("trainable", trainable)
     if isinstance(model_or_layers, keras.Model):
         model = model_or_layers
         if layers is None:
@@ -171,33 +145,35 @@ def set_trainable(model_or_layers, trainable, *, layers=None):
             for layer, state in previous:
                 layer.trainable = state
     elif layers is not None:
-        raise ValueError("layers= selects layers of a model; pass a keras.Model with it")
+        raise ValueError(
+            f"layers={layers!r} is not allowed with a {type(model_or_layers).__name__}; "
+            "expected a keras.Model (layers= selects layers of a model)"
+        )
     elif isinstance(model_or_layers, keras.layers.Layer):
         targets = [model_or_layers]
     else:
         targets = list(model_or_layers)
     for layer in targets:
-        if not isinstance(layer, keras.layers.Layer):
-            raise ValueError(f"expected keras layers; got {type(layer).__name__}")
+        check_instance("model_or_layers", layer, keras.layers.Layer, "keras layers")
         _assign_trainable(layer, trainable)
 
 
 def fine_tune(
-    model,
-    n_head_layers,
-    train_data,
+    model: keras.Model,
+    n_head_layers: int,
+    train_data: tuple[Any, Any],
     *,
-    validation_data=None,
-    frozen_epochs,
-    unfrozen_epochs,
-    frozen_lr=1e-3,
-    unfrozen_lr=1e-4,
-    loss,
-    metrics=("accuracy",),
-    batch_size=32,
-    verbose=0,
-    callbacks=None,
-):
+    validation_data: tuple[Any, Any] | None = None,
+    frozen_epochs: int,
+    unfrozen_epochs: int,
+    frozen_lr: float = 1e-3,
+    unfrozen_lr: float = 1e-4,
+    loss: str | keras.losses.Loss | Callable[..., Any],
+    metrics: Sequence[Any] = ("accuracy",),
+    batch_size: int = 32,
+    verbose: int | str = 0,
+    callbacks: Sequence[keras.callbacks.Callback] | None = None,
+) -> tuple[keras.callbacks.History, keras.callbacks.History]:
     """Two-phase fine-tuning: train the new head on frozen reused layers, then everything.
 
     Phase 1 freezes every layer except the top ``n_head_layers``, compiles with
@@ -225,22 +201,20 @@ def fine_tune(
     -----
     Frozen BatchNormalization layers run in inference mode in phase 1 (Keras 3).
     """
-    layers = _layer_chain(model)
-    if not isinstance(n_head_layers, int) or not 1 <= n_head_layers < len(layers):
-        raise ValueError(
-            f"n_head_layers must be an integer in [1, {len(layers) - 1}] for a model with "
-            f"{len(layers)} layers; got {n_head_layers!r}"
-        )
-    for label, value in (("frozen_epochs", frozen_epochs), ("unfrozen_epochs", unfrozen_epochs)):
-        if not isinstance(value, int) or value < 0:
-            raise ValueError(f"{label} must be a non-negative integer; got {value!r}")
-    for label, value in (("frozen_lr", frozen_lr), ("unfrozen_lr", unfrozen_lr)):
-        if not value > 0:
-            raise ValueError(f"{label} must be positive; got {value!r}")
+    layers = layer_chain(model)
+    n_head_layers = check_integer(
+        "n_head_layers", n_head_layers, minimum=1, maximum=len(layers) - 1
+    )
+    frozen_epochs = check_integer("frozen_epochs", frozen_epochs, minimum=0)
+    unfrozen_epochs = check_integer("unfrozen_epochs", unfrozen_epochs, minimum=0)
+    frozen_lr = check_positive("frozen_lr", frozen_lr)
+    unfrozen_lr = check_positive("unfrozen_lr", unfrozen_lr)
     if not (isinstance(train_data, tuple) and len(train_data) == 2):
-        raise ValueError("train_data must be a tuple (x, y)")
+        raise ValueError(
+            f"train_data of type {type(train_data).__name__} is not allowed; expected a tuple (x, y)"
+        )
     x, y = train_data
-    fit_kwargs = dict(
+    fit_kwargs: dict[str, Any] = dict(
         batch_size=batch_size,
         validation_data=validation_data,
         verbose=verbose,
