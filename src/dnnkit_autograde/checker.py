@@ -139,45 +139,38 @@ class Checker(ast.NodeVisitor):
 
     def find_taint(self, node) -> None:
         """Locals assigned (anywhere in the function) from a module or something in one."""
-        pairs = []
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             body = [
                 ast.For(target=g.target, iter=g.iter, body=[], orelse=[]) for g in node.generators
             ]
         else:
             body = node.body if isinstance(node.body, list) else [node.body]
+        pairs = []
         for stmt in body:
             for sub in ast.walk(stmt):
-                if isinstance(sub, ast.Assign):
-                    pairs += [(t, sub.value) for t in sub.targets]
-                elif isinstance(sub, (ast.AnnAssign, ast.AugAssign)) and sub.value is not None:
-                    pairs.append((sub.target, sub.value))
-                elif isinstance(sub, (ast.For, ast.AsyncFor, ast.comprehension)):
-                    pairs.append((sub.target, sub.iter))
-                elif isinstance(sub, ast.withitem) and sub.optional_vars is not None:
-                    pairs.append((sub.optional_vars, sub.context_expr))
-                elif isinstance(sub, ast.NamedExpr):
-                    pairs.append((sub.target, sub.value))
-                elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                pairs += _assigned_from(sub)
+                if isinstance(sub, (ast.Import, ast.ImportFrom)):
                     for name, path in import_bindings(sub):
                         self.scope.aliases[name] = path
                         if isinstance(sub, ast.Import):
                             self.scope.module_names.add(name)
-        changed = True
-        while changed:  # tainted names taint the names assigned from them
-            changed = False
-            for target, value in pairs:
-                if not self.is_tainted(value):
-                    continue
-                path = (
-                    self.chain_path(value) if isinstance(value, (ast.Attribute, ast.Name)) else None
-                )
-                for sub in ast.walk(target):
-                    if isinstance(sub, ast.Name) and sub.id not in self.scope.tainted:
-                        self.scope.tainted.add(sub.id)
-                        if path:
-                            self.scope.aliases.setdefault(sub.id, path)
-                        changed = True
+        while self.spread_taint(pairs):  # tainted names taint the names assigned from them
+            pass
+
+    def spread_taint(self, pairs: list[tuple[ast.AST, ast.AST]]) -> bool:
+        """One pass: names assigned from a tainted value become tainted; True if any did."""
+        changed = False
+        for target, value in pairs:
+            if not self.is_tainted(value):
+                continue
+            path = self.chain_path(value) if isinstance(value, (ast.Attribute, ast.Name)) else None
+            for sub in ast.walk(target):
+                if isinstance(sub, ast.Name) and sub.id not in self.scope.tainted:
+                    self.scope.tainted.add(sub.id)
+                    if path:
+                        self.scope.aliases.setdefault(sub.id, path)
+                    changed = True
+        return changed
 
     # ------------------------------------------------------------------------ statements
     def visit_Module(self, node: ast.Module) -> None:
@@ -435,6 +428,21 @@ class Checker(ast.NodeVisitor):
             self.flag(node, "dunder-string", value=repr(value))
         elif "dnnkit" in value.lower():  # e.g. Keras' registry name "dnnkit>Swish"
             self.flag(node, "reference-string", value=repr(value))
+
+
+def _assigned_from(node: ast.AST) -> list[tuple[ast.AST, ast.AST]]:
+    """(target, value) pairs of one binding statement or expression (empty for others)."""
+    if isinstance(node, ast.Assign):
+        return [(t, node.value) for t in node.targets]
+    if isinstance(node, (ast.AnnAssign, ast.AugAssign)) and node.value is not None:
+        return [(node.target, node.value)]
+    if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+        return [(node.target, node.iter)]
+    if isinstance(node, ast.withitem) and node.optional_vars is not None:
+        return [(node.optional_vars, node.context_expr)]
+    if isinstance(node, ast.NamedExpr):
+        return [(node.target, node.value)]
+    return []
 
 
 def check_source(source: str, policy: Policy, context: NotebookContext | None = None):

@@ -8,6 +8,7 @@ they import (``np`` -> ``"numpy"``), so aliases cannot hide a name from the rule
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from nbgrader.utils import is_locked
@@ -68,40 +69,62 @@ def import_bindings(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
     return out
 
 
+_NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _scope_nodes(node: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of ``node``'s own scope: the bodies of nested functions, classes, lambdas and
+    comprehensions are skipped, but not what they evaluate here (decorators, defaults) nor the
+    walrus targets that leak out of comprehensions."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, _NESTED):
+            yield child
+            yield from _outer_parts(child)
+        elif isinstance(child, _COMPREHENSIONS):
+            yield from (sub for sub in ast.walk(child) if isinstance(sub, ast.NamedExpr))
+        else:
+            yield from _scope_nodes(child)
+
+
+def _outer_parts(node: ast.AST) -> Iterator[ast.AST]:
+    """What a nested function, class or lambda evaluates in the enclosing scope."""
+    parts = list(getattr(node, "decorator_list", []))
+    if not isinstance(node, ast.ClassDef):
+        parts += node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
+    for part in parts:
+        yield from _scope_nodes(part)
+
+
+def _bound_by(node: ast.AST) -> list[str]:
+    """The names one node binds in its scope (imports apart)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        return [node.id]
+    if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+        return [node.target.id]
+    if isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+        return [node.name]
+    return []
+
+
 def top_level_bindings(tree: ast.Module, modules: set | None = None) -> dict[str, str | None]:
     """Names bound at the top level of a cell -> the dotted path of an import, or None.
 
     ``modules``, when given, receives the names bound by ``import x`` (surely modules).
     """
     bound: dict[str, str | None] = {}
-
-    def visit(node):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.setdefault(node.name, None)
-            for deco in node.decorator_list:
-                visit(deco)
-            return  # the body is another scope
-        if isinstance(
-            node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-        ):
-            for sub in ast.walk(node):  # walrus targets inside comprehensions leak out
-                if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
-                    bound.setdefault(sub.target.id, None)
-            return
+    for node in _scope_nodes(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             for name, path in import_bindings(node):
                 bound[name] = path
                 if modules is not None and isinstance(node, ast.Import):
                     modules.add(name)
-            return
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            bound.setdefault(node.id, None)
-        if isinstance(node, ast.ExceptHandler) and node.name:
-            bound.setdefault(node.name, None)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(tree)
+        else:
+            for name in _bound_by(node):
+                bound.setdefault(name, None)
     return bound
 
 
@@ -129,47 +152,18 @@ class Scope:
         self.tainted: set[str] = set()  # locals that may hold a module or library object
 
 
-def local_names(node) -> set[str]:
+def local_names(node: ast.AST) -> set[str]:
     """Names bound in the body of a function/lambda/comprehension (not in nested scopes)."""
+    if isinstance(node, _COMPREHENSIONS):
+        targets = (ast.walk(gen.target) for gen in node.generators)
+        return {sub.id for walk in targets for sub in walk if isinstance(sub, ast.Name)}
     names: set[str] = set()
-
-    def visit(n, top):
-        if not top and isinstance(
-            n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-        ):
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(n.name)
-                for deco in n.decorator_list:
-                    visit(deco, False)
-            if not isinstance(n, ast.ClassDef):
-                for default in n.args.defaults + [d for d in n.args.kw_defaults if d]:
-                    visit(default, False)
-            return
-        if not top and isinstance(n, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            for sub in ast.walk(n):
-                if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
-                    names.add(sub.target.id)
-            return
-        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
-            names.add(n.id)
-        elif isinstance(n, (ast.Import, ast.ImportFrom)):
-            names.update(name for name, _ in import_bindings(n))
-        elif isinstance(n, ast.ExceptHandler) and n.name:
-            names.add(n.name)
-        elif isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
-            names.add(n.name)
-        for child in ast.iter_child_nodes(n):
-            visit(child, False)
-
-    if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-        for gen in node.generators:
-            for sub in ast.walk(gen.target):
-                if isinstance(sub, ast.Name):
-                    names.add(sub.id)
-        return names
-    body = node.body if isinstance(node.body, list) else [node.body]
-    for stmt in body:
-        visit(stmt, False)
+    for stmt in node.body if isinstance(node.body, list) else [node.body]:
+        for sub in _scope_nodes(stmt):
+            if isinstance(sub, (ast.Import, ast.ImportFrom)):
+                names.update(name for name, _ in import_bindings(sub))
+            else:
+                names.update(_bound_by(sub))
     return names
 
 
