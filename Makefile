@@ -12,7 +12,7 @@ export DNNKIT_PROFILE ?= quick
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 
-.PHONY: setup book test test-fast lint format bench browser clean
+.PHONY: setup book test test-fast lint format bench browser sandbox clean
 
 setup: $(STAMP)
 
@@ -29,11 +29,20 @@ browser:
 	      echo "WARNING: could not install chromium; browser checks will be skipped"; \
 	    else echo "WARNING: chromium not found and cannot apt-get it; browser checks will be skipped"; fi; }
 
+# bubblewrap: the OS sandbox around every grading kernel (dnnkit_autograde.sandbox). Without it,
+# autograde stops with the fix to apply (or runs with an explicit --no-sandbox).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) || \
+	      { echo "ERROR: could not install bubblewrap: grading needs it (apt-get install bubblewrap)"; exit 1; }; \
+	    else echo "ERROR: bwrap not found: install the bubblewrap package (grading runs every kernel in it)"; exit 1; fi; }
+
 book: setup
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
 # nbval executes every chapter cell by cell; --dist loadfile keeps one notebook (one kernel) on one worker.
-test: setup browser
+test: setup browser sandbox
 	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --durations=15 tests book
 
 test-fast: setup
@@ -41,10 +50,11 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/python -m mypy
 
 format: setup
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix .
 
 bench: setup

@@ -86,7 +86,7 @@ def test_ruff_lint_is_clean():
 
 def test_ruff_format_is_clean():
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--check", "src", "tests"],
+        [sys.executable, "-m", "ruff", "format", "--check", "src", "tests", "benchmarks"],
         cwd=ROOT,
         capture_output=True,
         text=True,

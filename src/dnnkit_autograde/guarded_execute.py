@@ -130,15 +130,17 @@ class GuardedExecute(Execute):
 
     def _prepare_kernel_manager(self) -> None:
         """Every kernel in the sandbox (or a loud warning when it is turned off)."""
-        if not self.sandbox:
+        from .sandbox import Sandbox, SandboxedKernelManager, check_available
+
+        settings = Sandbox(parent=self)
+        if not (self.sandbox and settings.enabled):
             self.log.warning(
                 "SANDBOX OFF: student code runs with the grader's rights, files and network "
-                "(--GuardedExecute.sandbox=False). Use this only for trusted notebooks."
+                "(--GuardedExecute.sandbox=False or --Sandbox.enabled=False). Use this only "
+                "for trusted notebooks."
             )
             return
-        from .sandbox import SandboxedKernelManager, check_available
-
-        check_available()
+        check_available(settings.bwrap)
         self.kernel_manager_class = SandboxedKernelManager
 
     def _run_in_fresh_kernel(self, run: _Run) -> _Failure | None:
