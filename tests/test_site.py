@@ -294,6 +294,55 @@ def test_chapter_page_has_typeset_equations(site, chapter):
     assert report.typeset >= 1, f"{chapter}: no typeset equation on the page"
 
 
+class _Images(html.parser.HTMLParser):
+    """The attributes of every ``<img>`` of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.images: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs))
+
+
+IMAGE_FILE = re.compile(r"\.(png|svg|jpe?g|gif|webp)$", re.IGNORECASE)
+ALT_MIN_WORDS = 4
+
+
+def _alt_problem(alt: str | None, src: str | None) -> str:
+    """Why an image's alt text does not describe it ("" when it does).
+
+    Every image needs an alt text that is not a file name. Figures (the images Sphinx copies
+    to ``_images/``: plots and other cell outputs) must also say what they show, which takes
+    a few words; the theme's own icons (``_static/``, e.g. "Colab logo") need not."""
+    text = (alt or "").strip()
+    if not text:
+        return "no alt text"
+    if IMAGE_FILE.search(text) or "_images/" in text:
+        return f"the alt text is a file name ({text!r})"
+    figure = "_images/" in (src or "")
+    if figure and len(text.split()) < ALT_MIN_WORDS:
+        return f"the alt text is too short to say what the figure shows ({text!r})"
+    return ""
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_images_have_descriptive_alt_text(site, page):
+    """Every figure says what it shows (STYLE.md). myst-nb reads a plot's alt text from its code
+    cell's metadata, ``"mystnb": {"image": {"alt": "..."}}``; without it Sphinx writes the
+    image's file name (``_images/<hash>.png``) into the alt attribute."""
+    _report(site, page)
+    parser = _Images()
+    parser.feed((HTML / f"{page}.html").read_text(errors="replace"))
+    problems = [
+        f"{image.get('src')}: {why}"
+        for image in parser.images
+        if (why := _alt_problem(image.get("alt"), image.get("src")))
+    ]
+    assert not problems, f"{page}: images without a descriptive alt text: {problems}"
+
+
 class _Anchors(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
