@@ -1,10 +1,14 @@
-"""Grading throughput: ``dnnkit-autograde --jobs N`` against serial ``nbgrader autograde`` on
-the same batch of submissions (the repository's nbgrader_config.py and solutions).
+"""Grading throughput: ``dnnkit-autograde`` (a local Dask cluster of ``--jobs`` workers)
+against serial ``nbgrader autograde`` on the same batch of submissions (the repository's
+nbgrader_config.py and solutions), and what the kernels' OS sandbox costs per notebook.
 
 The batch mixes the NumPy-only assignments (quickest to grade): for each, solution copies,
 planted-bug variants (``tests/planted/<a>.py``) and unanswered releases, dealt round-robin.
-Two identical copies of the course are graded, one per command, assignment by assignment and
-alternating the two commands, so a change in the machine's load hits both. The gradebooks must
+Three identical copies of the course are graded, one per command: serial ``nbgrader autograde``
+(sandboxed, the course's configuration), ``dnnkit-autograde`` and ``dnnkit-autograde
+--no-sandbox``; assignment by assignment, the order of the three rotating, so a change in the
+machine's load hits all of them. Ratios: speed-up = serial / batch; sandbox cost = batch /
+batch without sandbox - 1 (per notebook, as both grade the same notebooks). The gradebooks must
 agree, score for score, or the measurement is void.
 
     python benchmarks/grading_throughput.py --submissions 40 --jobs 2
@@ -151,16 +155,29 @@ def serial_command(assignment: str) -> list[str]:
     return [sys.executable, "-m", "nbgrader", "autograde", assignment]
 
 
-def batch_command(assignment: str, jobs: int) -> list[str]:
-    return [
+def batch_command(assignment: str, jobs: int, *, sandbox: bool = True) -> list[str]:
+    cmd = [
         sys.executable,
         "-m",
-        "dnnkit.batch_autograde",
+        "dnnkit_autograde.batch",
         assignment,
         "--jobs",
         str(jobs),
         "--no-progress",
     ]
+    return cmd if sandbox else [*cmd, "--no-sandbox"]
+
+
+#: The three commands timed on each assignment, by the name of their course copy.
+VARIANTS = ("serial", "batch", "batch_nosandbox")
+
+
+def _commands(assignment: str, jobs: int) -> dict[str, list[str]]:
+    return {
+        "serial": serial_command(assignment),
+        "batch": batch_command(assignment, jobs),
+        "batch_nosandbox": batch_command(assignment, jobs, sandbox=False),
+    }
 
 
 def _load() -> list[float] | None:
@@ -200,13 +217,15 @@ def _scores(root: Path, assignment: str) -> dict[str, dict]:
 def run(
     n_submissions: int = 40, jobs: int | None = None, *, assignments=None, workdir=None
 ) -> dict:
-    """Grade the same ``n_submissions`` serially and with ``jobs`` workers; return the timings.
+    """Grade the same ``n_submissions`` serially, with ``jobs`` workers, and with ``jobs``
+    workers without the sandbox; return the timings.
 
     Returns
     -------
-    dict with ``serial_s``, ``batch_s``, ``speedup`` (serial / batch), ``scores_equal``,
-    ``per_assignment`` (submissions, seconds and seconds per notebook for both commands),
-    ``commands``, ``jobs``, ``cores``, ``n_submissions``, ``load_before``, ``load_after``.
+    dict with ``serial_s``, ``batch_s``, ``batch_nosandbox_s``, ``speedup`` (serial / batch),
+    ``sandbox_cost`` (batch / batch_nosandbox - 1), ``scores_equal``, ``per_assignment``
+    (submissions, seconds and seconds per notebook for each command), ``commands``, ``jobs``,
+    ``cores``, ``n_submissions``, ``load_before``, ``load_after``.
     """
     if n_submissions < 1:
         raise ValueError(f"n_submissions must be at least 1, got {n_submissions}")
@@ -220,53 +239,35 @@ def run(
     scratch = Path(workdir or tempfile.mkdtemp(prefix="grading-throughput-"))
     load_before = _load()
     try:
-        serial, batch = scratch / "serial", scratch / "batch"
-        counts = build_course(serial, n_submissions, assignments)
-        shutil.copytree(serial, batch)
+        counts = build_course(scratch / VARIANTS[0], n_submissions, assignments)
+        for name in VARIANTS[1:]:
+            shutil.copytree(scratch / VARIANTS[0], scratch / name)
         per_assignment = {}
-        equal = True
-        for assignment in assignments:
-            if not counts[assignment]:
-                continue
-            t_serial, cpu_serial, rc_serial = _timed(serial_command(assignment), serial)
-            t_batch, cpu_batch, rc_batch = _timed(batch_command(assignment, jobs), batch)
-            expected, got = _scores(serial, assignment), _scores(batch, assignment)
-            differ = sorted(s for s in set(expected) | set(got) if expected.get(s) != got.get(s))
-            equal &= not differ
-            n = counts[assignment]
-            per_assignment[assignment] = {
-                "submissions": n,
-                "exit_codes": [rc_serial, rc_batch],
-                "students_differing": differ,
-                "serial_s": round(t_serial, 2),
-                "batch_s": round(t_batch, 2),
-                "serial_s_per_notebook": round(t_serial / n, 2),
-                "batch_s_per_notebook": round(t_batch / n, 2),
-                "serial_cpu_s": round(cpu_serial, 2),
-                "batch_cpu_s": round(cpu_batch, 2),
-            }
+        for turn, assignment in enumerate(a for a in assignments if counts[a]):
+            per_assignment[assignment] = _time_assignment(scratch, assignment, jobs, turn)
+            per_assignment[assignment]["submissions"] = counts[assignment]
+            _per_notebook(per_assignment[assignment])
     finally:
         if workdir is None:
             shutil.rmtree(scratch, ignore_errors=True)
-    serial_s = sum(r["serial_s"] for r in per_assignment.values())
-    batch_s = sum(r["batch_s"] for r in per_assignment.values())
-    serial_cpu = sum(r["serial_cpu_s"] for r in per_assignment.values())
-    batch_cpu = sum(r["batch_cpu_s"] for r in per_assignment.values())
+    totals = {
+        f"{name}{suffix}": round(sum(r[f"{name}{suffix}"] for r in per_assignment.values()), 2)
+        for name in VARIANTS
+        for suffix in ("_s", "_cpu_s")
+    }
     return {
         "n_submissions": n_submissions,
         "jobs": jobs,
         "cores": available,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
-        "serial_s": round(serial_s, 2),
-        "batch_s": round(batch_s, 2),
-        "speedup": round(serial_s / batch_s, 2),
-        "serial_cpu_s": round(serial_cpu, 2),
-        "batch_cpu_s": round(batch_cpu, 2),
-        "scores_equal": bool(equal),
+        **totals,
+        **_ratios(totals),
+        "scores_equal": all(not r["students_differing"] for r in per_assignment.values()),
         "per_assignment": per_assignment,
         "commands": {
             "serial": "nbgrader autograde <assignment>",
             "batch": f"dnnkit-autograde <assignment> --jobs {jobs}",
+            "batch_nosandbox": f"dnnkit-autograde <assignment> --jobs {jobs} --no-sandbox",
             "benchmark": f"python benchmarks/grading_throughput.py --submissions {n_submissions} "
             f"--jobs {jobs}",
         },
@@ -275,13 +276,47 @@ def run(
     }
 
 
+def _time_assignment(scratch: Path, assignment: str, jobs: int, turn: int) -> dict:
+    """Run the three commands on their own copy of the course, in an order rotated by
+    ``turn``; compare the gradebooks with the serial one."""
+    commands = _commands(assignment, jobs)
+    order = VARIANTS[turn % 3 :] + VARIANTS[: turn % 3]
+    row: dict = {"exit_codes": {}}
+    for name in order:
+        seconds, cpu, code = _timed(commands[name], scratch / name)
+        row[f"{name}_s"], row[f"{name}_cpu_s"] = round(seconds, 2), round(cpu, 2)
+        row["exit_codes"][name] = code
+    expected = _scores(scratch / "serial", assignment)
+    differ = set()
+    for name in VARIANTS[1:]:
+        got = _scores(scratch / name, assignment)
+        differ |= {s for s in set(expected) | set(got) if expected.get(s) != got.get(s)}
+    row["students_differing"] = sorted(differ)
+    return row
+
+
+def _per_notebook(row: dict) -> None:
+    for name in VARIANTS:
+        row[f"{name}_s_per_notebook"] = round(row[f"{name}_s"] / row["submissions"], 2)
+
+
+def _ratios(totals: dict) -> dict:
+    """speed-up = serial / batch; sandbox cost = batch / batch without sandbox - 1."""
+    ratios = {"speedup": round(totals["serial_s"] / totals["batch_s"], 2)}
+    if totals.get("batch_nosandbox_s"):
+        ratios["sandbox_cost"] = round(totals["batch_s"] / totals["batch_nosandbox_s"] - 1, 3)
+    return ratios
+
+
 def merge(*results: dict) -> dict:
     """One result from several ``run`` results on different assignments (times add up)."""
     merged = dict(results[0])
     merged["per_assignment"] = {k: v for r in results for k, v in r["per_assignment"].items()}
-    for key in ("n_submissions", "serial_s", "batch_s", "serial_cpu_s", "batch_cpu_s"):
-        merged[key] = round(sum(r[key] for r in results), 2)
-    merged["speedup"] = round(merged["serial_s"] / merged["batch_s"], 2)
+    keys = ["n_submissions"] + [f"{n}{x}" for n in VARIANTS for x in ("_s", "_cpu_s")]
+    for key in keys:
+        if all(key in r for r in results):
+            merged[key] = round(sum(r[key] for r in results), 2)
+    merged.update(_ratios(merged))
     merged["scores_equal"] = all(r["scores_equal"] for r in results)
     merged["commands"] = dict(
         results[0]["commands"],
@@ -298,25 +333,35 @@ def format_table(result: dict) -> str:
     lines = [
         f"Grading throughput: {result['n_submissions']} submissions, {result['jobs']} workers "
         f"({result['cores']} cores available)",
-        f"{'assignment':<18}{'n':>4}{'serial s':>10}{'batch s':>10}{'serial s/nb':>13}"
-        f"{'batch s/nb':>12}",
+        f"{'assignment':<18}{'n':>4}{'serial s':>10}{'batch s':>10}{'no-sandbox s':>14}"
+        f"{'serial s/nb':>13}{'batch s/nb':>12}",
     ]
     for name, r in result["per_assignment"].items():
         lines.append(
             f"{name:<18}{r['submissions']:>4}{r['serial_s']:>10.1f}{r['batch_s']:>10.1f}"
+            f"{r.get('batch_nosandbox_s', float('nan')):>14.1f}"
             f"{r['serial_s_per_notebook']:>13.2f}{r['batch_s_per_notebook']:>12.2f}"
         )
     lines.append(
         f"{'total':<18}{result['n_submissions']:>4}{result['serial_s']:>10.1f}"
-        f"{result['batch_s']:>10.1f}   speed-up {result['speedup']:.2f}x, "
+        f"{result['batch_s']:>10.1f}{result.get('batch_nosandbox_s', float('nan')):>14.1f}"
+    )
+    lines.append(
+        f"speed-up (serial / batch): {result['speedup']:.2f}x (target >= 1.8x on 2 cores); "
         f"scores equal: {result['scores_equal']}"
     )
+    if "sandbox_cost" in result:
+        lines.append(
+            f"sandbox cost per notebook (batch / batch --no-sandbox - 1): "
+            f"{100 * result['sandbox_cost']:+.1f} % (target <= 5 %)"
+        )
     lines.append(
         f"CPU time: serial {result['serial_cpu_s']:.1f} s, batch {result['batch_cpu_s']:.1f} s; "
         f"load average before/after: {result['load_before']} / {result['load_after']}"
     )
-    lines.append(f"serial: {result['commands']['serial']} (one run per assignment)")
-    lines.append(f"batch:  {result['commands']['batch']} (one run per assignment)")
+    for name in VARIANTS:
+        if name in result["commands"]:
+            lines.append(f"{name + ':':<17}{result['commands'][name]} (one run per assignment)")
     lines.append(f"command: {result['commands']['benchmark']}")
     return "\n".join(lines)
 

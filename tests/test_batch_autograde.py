@@ -1,9 +1,10 @@
-"""Tests of ``dnnkit-autograde`` (``dnnkit_autograde.batch``), the parallel batch autograder.
+"""Tests of ``dnnkit-autograde`` (``dnnkit_autograde.batch``), the batch autograder on Dask.
 
 Oracles: serial ``nbgrader autograde`` on an identical copy of the course (same gradebook
 fields for every student, cell by cell), nbgrader's own gradebook schema and ``Gradebook`` API,
 and the points written in the tiny assignment built here. ``submitted/`` is compared byte for
-byte (and file mode) before and after.
+byte (and file mode) before and after. Batches run on the default local cluster, and on a real
+``dask scheduler`` with two ``dask worker`` processes that cannot see the course (bubblewrap).
 """
 
 from __future__ import annotations
@@ -246,7 +247,7 @@ def test_gradebook_fields_are_every_non_key_column_of_nbgrader_tables():
     must learn about it, or grades could be silently lost."""
     from nbgrader import api
 
-    from dnnkit_autograde.batch import GRADEBOOK_FIELDS
+    from dnnkit_autograde.gradebook import GRADEBOOK_FIELDS
 
     tables = {
         "submission": api.SubmittedAssignment,
@@ -276,7 +277,7 @@ def test_merge_twice_gives_one_submission_and_the_same_grades(tiny_template, tmp
     interruption must not duplicate rows or change the result."""
     import datetime
 
-    from dnnkit_autograde.batch import _diff, _submission_state, merge_into_gradebook
+    from dnnkit_autograde.gradebook import diff, merge_into_gradebook, submission_state
 
     worker = _tiny_gradebook(tiny_template, tmp_path / "worker.db")
     worker.add_student("ada")
@@ -286,7 +287,7 @@ def test_merge_twice_gives_one_submission_and_the_same_grades(tiny_template, tmp
     worker.find_grade("mean_rows_tests", TINY, TINY, "ada").auto_score = 0.0
     worker.find_comment("square_solution", TINY, TINY, "ada").auto_comment = "No response."
     worker.db.commit()
-    changes = _diff(None, _submission_state(worker, TINY, "ada"))
+    changes = diff(None, submission_state(worker, TINY, "ada"))
     worker.close()
 
     real = _tiny_gradebook(tiny_template, tmp_path / "real.db")
@@ -302,13 +303,13 @@ def test_merge_twice_gives_one_submission_and_the_same_grades(tiny_template, tmp
     assert len(submission.notebooks[0].grades) == 2
     # A later run that changes one score, while a manual grade was given in the real gradebook
     # meanwhile: only the field the run changed is written, the manual grade stays.
-    before = _submission_state(real, TINY, "ada")
+    before = submission_state(real, TINY, "ada")
     after = json.loads(json.dumps(before, default=str))
     after["submission"]["timestamp"] = stamp
     after["notebooks"][TINY]["grade"]["mean_rows_tests"]["auto_score"] = 3.0
     real.find_grade("mean_rows_tests", TINY, TINY, "ada").manual_score = 1.5
     real.db.commit()
-    merge_into_gradebook(real, TINY, "ada", _diff(before, after))
+    merge_into_gradebook(real, TINY, "ada", diff(before, after))
     grade = real.find_grade("mean_rows_tests", TINY, TINY, "ada")
     assert (grade.auto_score, grade.manual_score) == (3.0, 1.5)
     assert real.find_submission(TINY, "ada").timestamp == stamp
@@ -316,7 +317,7 @@ def test_merge_twice_gives_one_submission_and_the_same_grades(tiny_template, tmp
 
 
 def test_diff_keeps_only_what_the_run_changed():
-    from dnnkit_autograde.batch import _diff
+    from dnnkit_autograde.gradebook import diff
 
     before = {
         "submission": {"timestamp": 1, "extension": None},
@@ -329,15 +330,15 @@ def test_diff_keeps_only_what_the_run_changed():
         },
     }
     after = json.loads(json.dumps(before))
-    assert _diff(before, after) is None
+    assert diff(before, after) is None
     after["notebooks"]["nb"]["grade"]["t"]["auto_score"] = 3.0
-    delta = _diff(before, after)
+    delta = diff(before, after)
     assert delta["submission"] == {}
     assert delta["notebooks"] == {
         "nb": {"notebook": {}, "grade": {"t": {"auto_score": 3.0}}, "comment": {}}
     }
-    assert _diff(None, after)["new"] is True
-    assert _diff(before, None) is None
+    assert diff(None, after)["new"] is True
+    assert diff(before, None) is None
 
 
 def test_report_names_every_failure_and_warning_and_sets_the_exit_code():
@@ -393,6 +394,97 @@ def test_tiny_batch_grades_every_submission_and_reports_the_broken_one(tiny_temp
     for student in TINY_EXPECTED:
         assert (root / "autograded" / student / TINY / f"{TINY}.ipynb").is_file()
     assert not (root / "autograded" / "dan_json" / TINY).exists()
+
+
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader 0.9 + SQLAlchemy 2
+def test_task_payloads_are_bytes_without_any_course_path(tiny_template, tmp_path, monkeypatch):
+    """A task carries the course's share and one submission as bytes; no path of the course
+    is in what a worker receives (pickled as Dask sends it), and a link in a submission is not
+    followed. Oracle: the course's own files, byte for byte; then ``tasks.grade`` run from the
+    payloads alone, in another folder, gives TINY_EXPECTED."""
+    import pickle
+
+    from dnnkit_autograde.batch import course_payload, load_nbgrader_config, plan_batch
+    from dnnkit_autograde.tasks import grade
+
+    root = tiny_course(tiny_template, tmp_path)
+    variants = tiny_variants(root)
+    submit(root, "ada", TINY, variants["ada"])
+    submit(root, "bob_axis", TINY, variants["bob_axis"])
+    (root / "submitted" / "ada" / TINY / "grades.db").symlink_to(root / "gradebook.db")
+    _, coursedir = load_nbgrader_config(root)
+    plan = plan_batch(coursedir, TINY)
+    course = course_payload(str(root), coursedir, TINY, ())
+
+    assert course.config == (root / "nbgrader_config.py").read_bytes()
+    assert course.source == {
+        f"{TINY}.ipynb": (root / "source" / TINY / f"{TINY}.ipynb").read_bytes()
+    }
+    assert course.gradebook[:16] == b"SQLite format 3\x00"
+    ada = plan.todo["ada"]
+    assert set(ada.files) == {f"{TINY}.ipynb", "timestamp.txt"}  # the link is not sent
+    assert (
+        ada.files[f"{TINY}.ipynb"]
+        == (root / "submitted" / "ada" / TINY / f"{TINY}.ipynb").read_bytes()
+    )
+    assert any(f.kind == "not-sent" and "grades.db" in f.text for f in ada.findings)
+    blob = pickle.dumps((course, list(plan.todo.values())))
+    for path in {root, root.resolve(), tmp_path}:
+        assert str(path).encode() not in blob
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("TMPDIR", str(elsewhere))
+    for student in ("ada", "bob_axis"):
+        outcome = grade(course, plan.todo[student])
+        assert outcome.status == "graded", outcome.log_tail
+        grades = outcome.changes["notebooks"][TINY]["grade"]
+        assert sum(g["auto_score"] for g in grades.values()) == TINY_EXPECTED[student]
+        assert f"{TINY}.ipynb" in outcome.files and "timestamp.txt" in outcome.files
+
+
+def test_unpacking_refuses_paths_outside_the_folder(tmp_path):
+    from dnnkit_autograde.tasks import unpack_files
+
+    for bad in ("../escape.txt", "/etc/escape.txt", "a/../../escape.txt"):
+        with pytest.raises(ValueError, match="not a path inside"):
+            unpack_files({bad: b"x"}, tmp_path / "dest")
+    assert not (tmp_path / "escape.txt").exists()
+    unpack_files({"sub/ok.txt": b"ok"}, tmp_path / "dest")
+    assert (tmp_path / "dest" / "sub" / "ok.txt").read_bytes() == b"ok"
+
+
+def test_unreachable_scheduler_is_a_clear_error(tiny_template, tmp_path, capsys):
+    import socket
+
+    from dnnkit_autograde.batch import main
+
+    root = tiny_course(tiny_template, tmp_path)
+    submit(root, "ada", TINY, tiny_variants(root)["ada"])
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = ["--scheduler", f"tcp://127.0.0.1:{port}", "--connect-timeout", "3"]
+    assert main([TINY, "--course-dir", str(root), "--no-progress", *args]) == 2
+    assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in capsys.readouterr().err
+    assert not (root / "autograded").exists()
+
+
+def test_no_sandbox_warns_loudly_and_still_grades(tiny_template, tmp_path, capsys):
+    from dnnkit_autograde.batch import NO_SANDBOX_ARG, main
+
+    root = tiny_course(tiny_template, tmp_path)
+    submit(root, "ada", TINY, tiny_variants(root)["ada"])
+    code = main([TINY, "--course-dir", str(root), "--no-progress", "--no-sandbox", "--jobs", "1"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "WITHOUT the OS sandbox" in err
+    from dnnkit_autograde import GuardedExecute  # the option names a real trait
+
+    assert NO_SANDBOX_ARG == "--GuardedExecute.sandbox=False"
+    assert GuardedExecute.class_traits()["sandbox"].default_value is True
+    assert gradebook_dump(root, TINY)["ada"]["score"] == TINY_EXPECTED["ada"]
 
 
 # ================================================================================ slow tests
@@ -514,9 +606,12 @@ def _interrupt(root: Path, extra: list[str], at: int, sig: int) -> subprocess.Co
     while time.monotonic() < deadline and proc.poll() is None and _graded_count(root) < at:
         time.sleep(0.1)
     assert proc.poll() is None, "the batch finished before it could be interrupted"
+    below = _descendants(proc.pid)  # the local cluster's workers and their kernels
+    assert below, "the batch has no worker processes"
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
-    time.sleep(3)  # after SIGKILL, workers get SIGTERM (PR_SET_PDEATHSIG); kernels follow
+    # After SIGKILL, Dask's workers see their parent's pipe close and exit; kernels follow.
+    assert _wait_gone(below) == [], "worker or kernel processes outlived the batch"
     assert _processes_mentioning(str(root)) == [], "worker processes outlived the batch"
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
@@ -574,3 +669,240 @@ def test_interrupted_batches_resume_without_duplicates_or_lost_grades(tiny_templ
     assert "autograded 2, skipped 0" in forced.stdout
     assert {s: d["score"] for s, d in gradebook_dump(root, TINY).items()} == students
     assert row_counts(root)["submitted_assignment"] == len(students)
+
+
+# ---------------------------------------------------------------- an existing Dask cluster
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc's parent links)."""
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(proc.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pids) -> list[int]:
+    """The processes of ``pids`` that still run (zombies count as gone)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+def _wait_gone(pids, seconds: float = 30) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while _alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _alive(pids)
+
+
+def _hiding(paths) -> list[str]:
+    """A bubblewrap prefix that runs a command with each of ``paths`` replaced by an empty
+    folder (the rest of the system as it is); [] when bubblewrap cannot run here."""
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return []
+    prefix = [bwrap, "--dev-bind", "/", "/"]
+    for path in paths:
+        prefix += ["--tmpfs", str(path)]
+    probe = subprocess.run([*prefix, "--", "ls", str(paths[0])], capture_output=True, text=True)
+    return [*prefix, "--"] if probe.returncode == 0 and not probe.stdout.strip() else []
+
+
+class DaskCluster:
+    """A `dask scheduler` and single-threaded `dask worker` processes (no nanny: a killed
+    worker stays dead) on 127.0.0.1, started from ``home`` with their own TMPDIR and local
+    directories; with bubblewrap, the workers cannot see the folders in ``hide``."""
+
+    def __init__(self, home: Path, n_workers: int, hide=()):
+        import socket
+
+        home.mkdir(parents=True)
+        (home / "tmp").mkdir()
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.address = f"tcp://127.0.0.1:{port}"
+        env = dict(os.environ, TMPDIR=str(home / "tmp"), TF_CPP_MIN_LOG_LEVEL="2")
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        dask = str(Path(sys.executable).with_name("dask"))
+        self.hidden = bool(hide) and bool(_hiding(list(hide)))
+        prefix = _hiding(list(hide)) if hide else []
+        self.logs = [open(home / f"{name}.log", "w") for name in ("scheduler", "w0", "w1")]
+        self.scheduler = subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            cwd=home,
+            env=env,
+            stdout=self.logs[0],
+            stderr=subprocess.STDOUT,
+        )
+        self.workers = [
+            subprocess.Popen(
+                [
+                    *prefix,
+                    dask,
+                    "worker",
+                    self.address,
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                    "--no-nanny",
+                    "--name",
+                    f"w{i}",
+                    "--local-directory",
+                    str(home / f"w{i}"),
+                ],
+                cwd=home,
+                env=env,
+                stdout=self.logs[1 + i],
+                stderr=subprocess.STDOUT,
+            )
+            for i in range(n_workers)
+        ]
+
+    def wait_for_workers(self, n: int, timeout: float = 300) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=timeout) as client:
+            client.wait_for_workers(n, timeout=timeout)
+
+    def worker_pid(self, i: int) -> int:
+        """The PID of worker ``i`` itself (under bubblewrap: bwrap's child)."""
+        pid = self.workers[i].pid
+        if self.hidden:
+            pid = int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+        return pid
+
+    def close(self) -> None:
+        for proc in [*self.workers, self.scheduler]:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in [*self.workers, self.scheduler]:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for log in self.logs:
+            log.close()
+
+
+def _start_batch(root: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*batch_command(), TINY, "--course-dir", str(root), "--no-progress", *args],
+        cwd=root,
+        env=course_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_graded(proc: subprocess.Popen, root: Path, at: int, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None and _graded_count(root) < at:
+        time.sleep(0.1)
+    assert proc.poll() is None, "the batch finished before the event could happen"
+
+
+def _notebook_identity(root: Path) -> dict[str, tuple[int, int]]:
+    """student -> (inode, mtime) of the autograded notebook: rewriting it changes both."""
+    out = {}
+    for path in (root / "autograded").glob(f"*/{TINY}/{TINY}.ipynb"):
+        stat = path.stat()
+        out[path.parents[1].name] = (stat.st_ino, stat.st_mtime_ns)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and SIGKILL")
+def test_existing_dask_cluster_survives_lost_worker_and_interrupted_coordinator(
+    tiny_template, tmp_path
+):
+    """A real `dask scheduler` and two `dask worker`s (which cannot see the course: bubblewrap
+    hides it from them where it runs). First batch: SIGTERM to the coordinator mid-batch.
+    Second batch: one worker killed by its PID mid-batch. Oracle: serial `nbgrader autograde`
+    on an identical copy of the course: every gradebook field and every autograded cell, student
+    by student; each submission graded exactly once (rows, folders, the report's counts, the
+    first batch's notebooks never rewritten); the killed worker's kernel does not outlive it."""
+    batch = tiny_course(tiny_template, tmp_path / "batch")
+    serial = tiny_course(tiny_template, tmp_path / "serial")
+    variants = tiny_variants(batch)
+    students = {}
+    for i in range(4):
+        for name, nb in variants.items():
+            students[f"{name}_{i}"] = TINY_EXPECTED[name]
+            for root in (batch, serial):
+                submit(root, f"{name}_{i}", TINY, nb)
+    before = tree_digest(batch / "submitted")
+    serial_run = subprocess.Popen(
+        [sys.executable, "-m", "nbgrader", "autograde", TINY],
+        cwd=serial,
+        env=course_env(serial),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    cluster = DaskCluster(tmp_path / "cluster", 2, hide=[batch, serial])
+    try:
+        cluster.wait_for_workers(2)
+        serial_out = serial_run.communicate(timeout=900)[0].decode(errors="replace")
+        assert serial_run.returncode == 0, serial_out
+        scheduler = ["--scheduler", cluster.address]
+
+        first = _start_batch(batch, *scheduler)
+        _wait_graded(first, batch, at=2)
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 130, out + err
+        assert re.search(r"Interrupted with \d+ submission\(s\) left: rerun", out)
+        done_first = _notebook_identity(batch)
+        assert 2 <= len(done_first) < len(students) - 3
+
+        second = _start_batch(batch, *scheduler)
+        _wait_graded(second, batch, at=len(done_first) + 1)
+        victim = cluster.worker_pid(1)
+        deadline = time.monotonic() + 120
+        while not (kernels := _descendants(victim)) and time.monotonic() < deadline:
+            time.sleep(0.05)  # kill it while it grades: its kernel is running
+        assert kernels, "worker 1 never started a kernel"
+        os.kill(victim, signal.SIGKILL)
+        out, err = second.communicate(timeout=900)
+        assert second.returncode == 0, out + err
+        assert cluster.workers[0].poll() is None  # the batch finished on the other worker
+        assert _wait_gone(kernels) == [], "the killed worker's kernel outlived it"
+    finally:
+        if serial_run.poll() is None:
+            serial_run.kill()
+        cluster.close()
+
+    todo = len(students) - len(done_first)
+    assert f"autograded {todo}, skipped {len(done_first)} (already autograded), failed 0" in out
+    identity = _notebook_identity(batch)
+    assert set(identity) == set(students)
+    assert {s: identity[s] for s in done_first} == done_first  # not graded twice
+    counts = row_counts(batch)
+    assert counts["submitted_assignment"] == counts["student"] == len(students)
+    assert counts["grade"] == len(students) * len(TINY_POINTS)
+    assert not list(batch.glob("autograded/*/*.dnnkit-partial"))
+    expected, got = gradebook_dump(serial, TINY), gradebook_dump(batch, TINY)
+    assert set(got) == set(expected) == set(students)
+    for student in sorted(students):
+        assert got[student] == expected[student], student
+        assert got[student]["score"] == students[student], student
+        assert autograded_cells(batch, student, TINY) == autograded_cells(serial, student, TINY)
+    assert tree_digest(batch / "submitted") == before
+    if shutil.which("bwrap"):
+        assert cluster.hidden, "bubblewrap is here but could not hide the course from workers"
