@@ -527,6 +527,14 @@ def main(argv=None) -> int:
         print(NO_SANDBOX_WARNING, file=sys.stderr, flush=True)
         log.warning("grading kernels run without the OS sandbox (--no-sandbox)")
         nbgrader_args = [*nbgrader_args, NO_SANDBOX_ARG]
+    elif not args.scheduler and NO_SANDBOX_ARG not in nbgrader_args:
+        from .sandbox import SandboxUnavailable, check_available
+
+        try:  # a local cluster grades here: say once, before starting, what is missing
+            check_available()
+        except SandboxUnavailable as exc:
+            print(f"dnnkit-autograde: error: {exc}", file=sys.stderr)
+            return 2
     try:
         report = autograde_batch(
             args.assignment,
