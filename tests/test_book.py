@@ -1,6 +1,8 @@
 """The book builds as a Jupyter Book website: every chapter executed, no error, no warning.
 
-Each chapter is also executed cell by cell by nbval (`make test` passes `--nbval-lax book`).
+The site build is the one execution of the chapters in `make test`: the checks that nbval used
+to make on a second execution (every code cell runs, none raises) read the notebooks the build
+executed (`_build/jupyter_execute/`), chapter by chapter.
 """
 
 import json
@@ -62,6 +64,38 @@ def test_sources_are_not_published(built_site):
         if re.search(r"solutions|exercises|tests", str(p.relative_to(built_site)))
     ]
     assert not leaked, f"files outside the table of contents were published: {leaked[:5]}"
+
+
+def _executed_notebooks() -> list[str]:
+    return [f for f in _toc_files() if (ROOT / f"{f}.ipynb").exists()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", _executed_notebooks())
+def test_every_code_cell_ran_without_error_in_the_site_build(built_site, notebook):
+    """What `pytest --nbval-lax` checked, on the build's own execution: each code cell ran (in
+    order, with an execution count) and none has an error output."""
+    executed = json.loads((ROOT / "_build" / "jupyter_execute" / f"{notebook}.ipynb").read_text())
+    source = json.loads((ROOT / f"{notebook}.ipynb").read_text())
+    code = [
+        c for c in executed["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()
+    ]
+    expected = [
+        c for c in source["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()
+    ]
+    assert len(code) == len(expected), (
+        f"{notebook}: {len(code)} code cells executed of {len(expected)}"
+    )
+    counts = [c.get("execution_count") for c in code]
+    assert None not in counts, f"{notebook}: cell {counts.index(None)} was not executed"
+    assert counts == sorted(counts), f"{notebook}: cells ran out of order: {counts}"
+    errors = [
+        (i, out.get("ename"), out.get("evalue"))
+        for i, c in enumerate(code)
+        for out in c.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
+    assert not errors, f"{notebook}: cells raised: {errors[:3]}"
 
 
 # TensorFlow's C++ runtime writes these to stderr while probing for CUDA; the site hides
