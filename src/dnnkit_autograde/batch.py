@@ -468,7 +468,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="dnnkit-autograde",
         description="Autograde every submission of an nbgrader assignment on a Dask cluster "
         "(all local cores by default), with the same scores as `nbgrader autograde`. Other "
-        "--Class.trait=value options are passed to nbgrader.",
+        "--Class.trait=value options are passed to nbgrader. `dnnkit-autograde report "
+        "<assignment>` writes the grading report alone.",
     )
     parser.add_argument("assignment", help="assignment id (submitted/*/<assignment>/)")
     parser.add_argument("--course-dir", default=".", help="nbgrader course directory [.]")
@@ -511,6 +512,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help="do not write the grading report (reports/<assignment>/; on demand: "
+        "`dnnkit-autograde report <assignment>`)",
+    )
+    parser.add_argument(
         "--verbose", "-v", action="store_true", help="show nbgrader's log for every failure"
     )
     return parser
@@ -519,6 +526,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Console script ``dnnkit-autograde``; returns the exit code."""
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["report"]:
+        from .class_report import main as report_main
+
+        return report_main(argv[1:])
     args, nbgrader_args = _parser().parse_known_args(argv)
     bad = [a for a in nbgrader_args if not a.startswith("--")]
     if bad:
@@ -551,7 +563,25 @@ def main(argv=None) -> int:
         print(f"dnnkit-autograde: error: {exc}", file=sys.stderr)
         return 2
     print(format_report(report, verbose=args.verbose))
+    if not args.no_report:
+        _write_class_report(report, args.course_dir, nbgrader_args, argv)
     return report.exit_code
+
+
+def _write_class_report(report: BatchReport, course_dir, nbgrader_args, argv) -> None:
+    """The grading report of the batch (``dnnkit_autograde.class_report``); a failure to write
+    it is reported, and does not change the batch's exit code."""
+    import shlex
+
+    from .class_report import report_after_batch
+
+    command = shlex.join(["dnnkit-autograde", *argv])
+    try:
+        files = report_after_batch(report, course_dir, nbgrader_args=nbgrader_args, command=command)
+    except Exception as exc:  # noqa: BLE001 - the grades are recorded; the report is extra
+        log.error("could not write the grading report: %s: %s", type(exc).__name__, exc)
+        return
+    print(f"Grading report: {files.html}")
 
 
 if __name__ == "__main__":  # pragma: no cover
