@@ -513,3 +513,20 @@ def test_sandbox_start_up_cost(tmp_path):
     plain, boxed = statistics.median(times[False]), statistics.median(times[True])
     print(f"kernel start-up, median of 5: plain {plain:.2f} s, sandboxed {boxed:.2f} s")
     assert boxed < plain + 2.0
+
+
+@needs_sandbox
+@pytest.mark.slow
+def test_read_only_folders_under_tmp_stay_visible(course, tmp_path):
+    """A course or environment under /tmp (CI clones there) is bound after the kernel's own
+    /tmp, not hidden by it: a folder of ``ro_paths`` under /tmp is readable, not writable."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "data.txt").write_text("visible")
+    assert str(shared).startswith("/tmp/")
+    with kernel(course / "autograded" / "alice" / "ps1", ro_paths=[str(shared)]) as k:
+        run = k.run(
+            f"import os\nprint(open({str(shared / 'data.txt')!r}).read(), "
+            f"os.access({str(shared)!r}, os.W_OK))"
+        )
+    assert run.status == "ok" and run.stdout.split() == ["visible", "False"], run

@@ -340,11 +340,13 @@ def bwrap_args(sandbox: Sandbox, mounts: KernelMounts, env: dict[str, str]) -> l
     args += ["--die-with-parent", "--new-session", "--clearenv"]
     for name, value in env.items():
         args += ["--setenv", name, value]
+    # Fresh mounts first: a bind below them (a venv or runtime folder under /tmp) comes after,
+    # or the tmpfs would hide it (bwrap applies its options in order).
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp"]
     for path in sandbox.read_only_paths():
         args += ["--ro-bind", path, path]
     args += _system_args() + _hide_args(sandbox.hidden_paths)
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--size", size, "--tmpfs", "/tmp", "--bind", mounts.runtime, mounts.runtime]
+    args += ["--bind", mounts.runtime, mounts.runtime]
     args += ["--size", size, "--tmpfs", SCRATCH]
     for notebook in mounts.notebooks:
         args += ["--ro-bind", notebook, f"{SCRATCH}/{os.path.basename(notebook)}"]
