@@ -85,21 +85,31 @@ def strip_solution_markers(source: str) -> str:
 class Course:
     root: Path
 
-    def run(self, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
-        """Run ``nbgrader <args>`` in the course directory (its nbgrader_config.py applies)."""
+    def run(self, *args: str, timeout: float = 1200, module: str = "nbgrader"):
+        """Run ``nbgrader <args>`` (or another ``python -m`` module) in the course directory
+        (its nbgrader_config.py applies)."""
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0")
         # nbgrader runs the `alembic` script of its environment through PATH.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env.setdefault("DNNKIT_PROFILE", "quick")
         env.pop("DNNKIT_INSTALL_FROM", None)
         return subprocess.run(
-            [sys.executable, "-m", "nbgrader", *args],
+            [sys.executable, "-m", module, *args],
             cwd=self.root,
             env=env,
             capture_output=True,
             text=True,
             timeout=timeout,
         )
+
+    def autograde_batch(
+        self, assignment: str, students: list[str], *extra: str, jobs: int = 2
+    ) -> subprocess.CompletedProcess:
+        """Grade ``students`` with the course's batch grader (``dnnkit-autograde``, a local
+        Dask cluster of ``jobs`` workers); ``extra`` are nbgrader options."""
+        args = [assignment, "--course-dir", str(self.root), "--jobs", str(jobs), "--force"]
+        args += ["--no-progress", "--no-report", "--student", *students, *extra]
+        return self.run(*args, module="dnnkit_autograde.batch")
 
     def source_path(self, assignment: str) -> Path:
         return self.root / "solutions" / assignment / f"{assignment}.ipynb"

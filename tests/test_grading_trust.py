@@ -1,8 +1,9 @@
 """Trust tests: the autograder separates right from wrong and cannot be gamed.
 
-Real ``nbgrader generate_assignment`` and ``nbgrader autograde`` runs, with the repository's
+Real ``nbgrader generate_assignment`` and autograde runs, with the repository's
 ``nbgrader_config.py``, in a temporary course. Each submission variant is one student, and one
-``autograde`` call grades all the variants of an assignment. Oracles: the source notebook's
+call of the course's batch grader (``dnnkit-autograde``, two Dask workers, nbgrader's own
+``Autograde`` inside) grades all the variants of an assignment. Oracles: the source notebook's
 points (full marks), zero, and the scores of simpler variants graded in the same batch (an
 answer that loops forever scores like an answer that raises; a patched answer scores no more
 than the wrong answer alone).
@@ -209,11 +210,14 @@ def build_batch(tmp: Path, assignment: str, notebook, bugs: dict, cheats: dict) 
         add("rt_uninterruptible_loop", _redefine(batch, solved, first, "sum(range(10**15))"))
 
     batch.submitted_digest = gs.tree_digest(course.root / "submitted")
-    runtime = sorted(s for s in os.listdir(course.root / "submitted") if s.startswith("rt_"))
-    exclude = "--CourseDirectory.student_id_exclude=" + ",".join(runtime)
-    result = course.autograde(assignment, exclude, *EXEC_ARGS)
+    # Graded with the course's batch grader, two workers (it gives nbgrader's own scores:
+    # tests/test_batch_autograde.py), the execution-layer variants with the static check off.
+    students = sorted(os.listdir(course.root / "submitted"))
+    runtime = [s for s in students if s.startswith("rt_")]
+    rest = [s for s in students if not s.startswith("rt_")]
+    result = course.autograde_batch(assignment, rest, *EXEC_ARGS)
     batch.logs.append(result.stdout + result.stderr)
-    result = course.autograde(assignment, "--student=rt_*", *EXEC_ARGS, *STATIC_OFF)
+    result = course.autograde_batch(assignment, runtime, *EXEC_ARGS, *STATIC_OFF)
     batch.logs.append(result.stdout + result.stderr)
     batch.scores = course.scores(assignment)
     return batch
