@@ -906,3 +906,44 @@ def test_existing_dask_cluster_survives_lost_worker_and_interrupted_coordinator(
     assert tree_digest(batch / "submitted") == before
     if shutil.which("bwrap"):
         assert cluster.hidden, "bubblewrap is here but could not hide the course from workers"
+
+
+def test_the_assignment_policy_travels_with_the_task(tiny_template, tmp_path, monkeypatch):
+    """A worker checks answers against the ``policy.toml`` in the carried source folder, base
+    and task rules alike. Oracle: a policy written here whose base refuses ``numpy.asarray``
+    and ``numpy.mean`` while the task ``square_solution`` may use all of NumPy's core: the
+    solution keeps ``square``'s 2 points (task rule) and loses ``mean_rows``' 3 (base rule:
+    its answer is refused with a message naming ``numpy.mean`` and the rule)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from dnnkit_autograde.batch import course_payload, load_nbgrader_config, plan_batch
+    from dnnkit_autograde.tasks import grade
+
+    root = tiny_course(tiny_template, tmp_path)
+    course_config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
+    steps = list(course_config.Autograde.sanitize_preprocessors)  # the course's static check
+    assert "dnnkit_autograde.IntegrityCheck" in steps
+    with open(root / "nbgrader_config.py", "a") as config:  # and, as the course does, its root
+        config.write(f"c.Autograde.sanitize_preprocessors = {steps!r}\n")
+        config.write(
+            "import os\nc.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))\n"
+        )
+    (root / "source" / TINY / "policy.toml").write_text(
+        '[base]\nuse = ["python", "numpy"]\nexclude_names = ["numpy.asarray", "numpy.mean"]\n\n'
+        '[tasks.square_solution]\nuse = ["python", "numpy"]\n'
+    )
+    submit(root, "ada", TINY, tiny_variants(root)["ada"])
+    _, coursedir = load_nbgrader_config(root)
+    course = course_payload(str(root), coursedir, TINY, ())
+    assert "policy.toml" in course.source
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("TMPDIR", str(elsewhere))
+    outcome = grade(course, plan_batch(coursedir, TINY).todo["ada"])
+    assert outcome.status == "graded", outcome.log_tail
+    grades = outcome.changes["notebooks"][TINY]["grade"]
+    scores = {name: g["auto_score"] for name, g in grades.items()}
+    assert scores == {"square_tests": 2.0, "mean_rows_tests": 0.0}, scores
+    graded = outcome.files[f"{TINY}.ipynb"].decode()
+    assert "`numpy.mean` is not on this task's list" in graded and "[rule: not-allowed]" in graded

@@ -16,6 +16,7 @@ instructor's terminal.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import io
@@ -281,13 +282,25 @@ def grade(course: CoursePayload, submission: SubmissionPayload) -> Outcome:
         with the reason (and the changes nbgrader made before it failed).
     """
     start = time.perf_counter()
-    config = _load_config(course)
     with tempfile.TemporaryDirectory(prefix="dnnkit-grade-", dir=_scratch_root()) as root:
+        config = _config_for(root, _load_config(course))
         coursedir = _scratch_course(root, course, config, submission)
         outcome = _autograde(coursedir, config, course.assignment, submission)
     outcome.seconds = time.perf_counter() - start
     outcome.worker = _worker_address()
     return outcome
+
+
+def _config_for(root: str, config):
+    """The course's configuration with this task's scratch course as its root: preprocessors
+    that find course files through ``CourseDirectory(config=...)`` (the assignment's
+    ``policy.toml``, the source notebook's cell order) then read this task's copy."""
+    from traitlets.config import Config
+
+    task_config = Config(copy.deepcopy(config))
+    task_config.CourseDirectory.root = root
+    task_config.CourseDirectory.db_url = "sqlite:///" + os.path.join(root, "gradebook.db")
+    return task_config
 
 
 def _scratch_course(root: str, course: CoursePayload, config, submission: SubmissionPayload):
