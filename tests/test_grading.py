@@ -611,3 +611,16 @@ def test_check_submission_reports_malformed_submissions(tmp_path):
     assert [p.kind for p in submission.check_submission(folder, ["01_gradients"])] == [
         "no-nbgrader-cells"
     ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def f(layer, config):\n    return layer.from_config(config)",  # deserialization
+        "def f(model):\n    return model.save('/tmp/m.keras')",
+        "def f(x):\n    return keras.saving.load_model(x)",
+    ],
+)
+def test_keras_vocabulary_refuses_serialization_routes(source):
+    found = violations(source, KERAS_TASK)
+    assert any("is not on this task's list" in str(v) for v in found), [str(v) for v in found]

@@ -99,10 +99,12 @@ def _restore(value: Any, snap: Any) -> None:
     elif isinstance(value, dict):
         value.clear()
         value.update(items)
-    for item, child in zip(
-        items, children.values() if isinstance(children, dict) else children, strict=True
-    ):
-        _restore(items[item] if isinstance(items, dict) else item, child)
+    if isinstance(children, dict):
+        for key, child in children.items():
+            _restore(items[key], child)
+    else:
+        for item, child in zip(items, children, strict=True):
+            _restore(item, child)
 
 
 def guard_answer(function: Callable, name: str | None = None) -> Callable:
