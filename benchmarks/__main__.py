@@ -32,63 +32,40 @@ SECTIONS = {
     "course": "benchmarks.course_runtime",
     "grading": "benchmarks.grading_throughput",
 }
-GRADING_SUBMISSIONS = 40  # over the NumPy assignments
-KERAS_SUBMISSIONS_EACH = 2
+GRADING_PER_BATCH = 40  # a class: one batch per NumPy assignment
+KERAS_PER_BATCH = 4  # Keras assignments grade ~10x slower: small batches, reported apart
 GRADING_TITLE = "Grading throughput: batch autograde vs serial nbgrader autograde"
 
 
 # ------------------------------------------------------------------------------- grading
 def run_grading(quick: bool) -> dict:
-    """Section 5 through ``benchmarks/grading_throughput.py`` (written separately), if present."""
-    try:
-        module = importlib.import_module("benchmarks.grading_throughput")
-    except ModuleNotFoundError as exc:
-        if exc.name != "benchmarks.grading_throughput":
-            raise
-        return _skipped(GRADING_TITLE, "benchmarks/grading_throughput.py does not exist yet")
-    jobs = harness.cores()
+    """Section 5 through ``benchmarks/grading_throughput.py``: one batch of 40 submissions per
+    NumPy assignment (the speed-up target), small batches of the Keras assignments."""
+    module = importlib.import_module("benchmarks.grading_throughput")
     if quick:
-        result = module.run(2, jobs, assignments=("01_gradients",))
-    else:  # the ratio on 40 NumPy notebooks, plus a few of each (slower) Keras assignment
-        numpy_part = module.run(GRADING_SUBMISSIONS, jobs)
-        keras = module.KERAS_ASSIGNMENTS
-        keras_part = module.run(KERAS_SUBMISSIONS_EACH * len(keras), jobs, assignments=keras)
+        numpy_part = module.run(2, assignments=("01_gradients",))
+        result = numpy_part
+    else:
+        numpy_part = module.run(GRADING_PER_BATCH)
+        keras_part = module.run(KERAS_PER_BATCH, assignments=module.KERAS_ASSIGNMENTS)
         result = module.merge(numpy_part, keras_part)
-    rows = [
-        [
-            name,
-            str(r["submissions"]),
-            f"{r['serial_s']:.1f}",
-            f"{r['batch_s']:.1f}",
-            f"{r['batch_nosandbox_s']:.1f}",
-            f"{r['serial_s'] / r['batch_s']:.2f}",
-            f"{r['batch_s'] / r['batch_nosandbox_s'] - 1:+.1%}",
-        ]
-        for name, r in result["per_assignment"].items()
-    ]
-    rows.append(
-        [
-            "total",
-            str(result["n_submissions"]),
-            f"{result['serial_s']:.1f}",
-            f"{result['batch_s']:.1f}",
-            f"{result['batch_nosandbox_s']:.1f}",
-            f"{result['speedup']:.2f}",
-            f"{result['sandbox_cost']:+.1%}",
-        ]
-    )
+    rows = [_grading_row(name, r) for name, r in result["per_assignment"].items()]
+    rows.append(_grading_row(f"NumPy batches of {numpy_part['per_batch']}", numpy_part))
+    if result is not numpy_part:
+        rows.append(_grading_row("all", result))
     return {
         "title": GRADING_TITLE,
         "tables": [
             {
                 "columns": [
-                    "assignment",
+                    "batch",
                     "submissions",
                     "serial s",
                     "batch s",
                     "batch, no sandbox s",
                     "speed-up",
                     "sandbox cost",
+                    "cores busy: serial / batch",
                 ],
                 "rows": rows,
             }
@@ -102,22 +79,43 @@ def run_grading(quick: bool) -> dict:
             },
             {
                 "target": "batch at least 1.8x faster than serial nbgrader autograde",
-                "met": result["speedup"] >= 1.8,
-                "why": f"speed-up {result['speedup']:.2f} (serial s / batch s, all submissions)",
+                "met": numpy_part["speedup"] >= 1.8,
+                "why": f"speed-up {numpy_part['speedup']:.2f} (serial s / batch s, the NumPy "
+                f"batches of {numpy_part['per_batch']})",
             },
             {
                 "target": "the sandbox costs at most 5 % per notebook",
                 "met": result["sandbox_cost"] <= 0.05,
-                "why": f"batch / batch without sandbox - 1 = {result['sandbox_cost']:+.1%}",
+                "why": f"batch / batch without sandbox - 1 = {result['sandbox_cost']:+.1%}, "
+                "all batches",
             },
         ],
         "notes": [
-            f"serial: `{result['commands']['serial']}`; batch: `{result['commands']['batch']}`; "
-            f"{result['jobs']} workers on {result['cores']} cores; one timed run of each command "
-            "per assignment, alternating (not a median: each run grades every submission).",
+            f"serial: `{result['commands']['serial']}`; batch: `{result['commands']['batch']}`, "
+            f"its local cluster as shipped: {result['workers']} workers on {result['cores']} "
+            "cores; one timed run of each command per batch, in rotating order (not a median: "
+            "each run grades every submission).",
+            "Cores busy: the machine's busy CPU seconds (/proc/stat, kernels included) over "
+            "the wall time. Serial grading keeps about 0.8 of a core busy (nbgrader and the "
+            "kernel take turns), which is why the local cluster runs a quarter more workers "
+            "than cores.",
             f"To rerun alone: `{result['commands']['benchmark']}`.",
         ],
     }
+
+
+def _grading_row(name: str, r: dict) -> list[str]:
+    n = r.get("submissions", r.get("n_submissions"))
+    return [
+        name,
+        str(n),
+        f"{r['serial_s']:.1f}",
+        f"{r['batch_s']:.1f}",
+        f"{r['batch_nosandbox_s']:.1f}",
+        f"{r['serial_s'] / r['batch_s']:.2f}",
+        f"{r['batch_s'] / r['batch_nosandbox_s'] - 1:+.1%}",
+        f"{r['serial_cpu_s'] / r['serial_s']:.2f} / {r['batch_cpu_s'] / r['batch_s']:.2f}",
+    ]
 
 
 def _skipped(title: str, why: str) -> dict:

@@ -1,17 +1,18 @@
-"""Grading throughput: ``dnnkit-autograde`` (a local Dask cluster of ``--jobs`` workers)
-against serial ``nbgrader autograde`` on the same batch of submissions (the repository's
-nbgrader_config.py and solutions), and what the kernels' OS sandbox costs per notebook.
+"""Grading throughput: ``dnnkit-autograde`` (its local Dask cluster, as shipped) against serial
+``nbgrader autograde`` on the same batches of submissions (the repository's nbgrader_config.py
+and solutions), and what the kernels' OS sandbox costs per notebook.
 
-The batch mixes the NumPy-only assignments (quickest to grade): for each, solution copies,
-planted-bug variants (``tests/planted/<a>.py``) and unanswered releases, dealt round-robin.
-Three identical copies of the course are graded, one per command: serial ``nbgrader autograde``
-(sandboxed, the course's configuration), ``dnnkit-autograde`` and ``dnnkit-autograde
---no-sandbox``; assignment by assignment, the order of the three rotating, so a change in the
-machine's load hits all of them. Ratios: speed-up = serial / batch; sandbox cost = batch /
-batch without sandbox - 1 (per notebook, as both grade the same notebooks). The gradebooks must
-agree, score for score, or the measurement is void.
+Each assignment is one batch of ``--submissions`` submissions (40 by default, a class):
+solution copies, planted-bug variants (``tests/planted/<a>.py``) and unanswered releases, dealt
+round-robin; by default the NumPy-only assignments, quickest to grade, where the grader's own
+overhead shows most. Three identical copies of the course are graded, one per command: serial
+``nbgrader autograde`` (sandboxed, the course's configuration), ``dnnkit-autograde`` and
+``dnnkit-autograde --no-sandbox``; batch by batch, the order of the three rotating, so a change
+in the machine's load hits all of them. Ratios: speed-up = serial / batch; sandbox cost = batch
+/ batch without sandbox - 1 (per notebook, as both grade the same notebooks). The gradebooks
+must agree, score for score, or the measurement is void.
 
-    python benchmarks/grading_throughput.py --submissions 40 --jobs 2
+    python benchmarks/grading_throughput.py --submissions 40
 """
 
 from __future__ import annotations
@@ -28,11 +29,6 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-
-try:
-    import resource
-except ImportError:  # Windows
-    resource = None
 
 REPO = Path(__file__).resolve().parents[1]
 NUMPY_ASSIGNMENTS = ("01_gradients", "02_initializers", "04_batchnorm")
@@ -110,8 +106,8 @@ def _variants(root: Path, assignment: str) -> list:
     return [good, *(_with_bug(good, bug) for bug in _planted_bugs(assignment)), release]
 
 
-def build_course(root: Path, n_submissions: int, assignments) -> dict[str, int]:
-    """A course under ``root`` with ``n_submissions`` submissions dealt over ``assignments``;
+def build_course(root: Path, per_batch: int, assignments) -> dict[str, int]:
+    """A course under ``root`` where ``per_batch`` students submitted each of ``assignments``;
     returns the number of submissions per assignment."""
     import nbformat
 
@@ -128,17 +124,14 @@ def build_course(root: Path, n_submissions: int, assignments) -> dict[str, int]:
     )
     if result.returncode != 0:
         raise RuntimeError(f"generate_assignment failed:\n{result.stderr[-3000:]}")
-    variants = {a: _variants(root, a) for a in assignments}
-    counts = dict.fromkeys(assignments, 0)
-    for i in range(n_submissions):
-        assignment = assignments[i % len(assignments)]
-        nb = variants[assignment][counts[assignment] % len(variants[assignment])]
-        folder = root / "submitted" / f"student{i:03d}" / assignment
-        folder.mkdir(parents=True)
-        nbformat.write(nb, folder / f"{assignment}.ipynb")
-        (folder / "timestamp.txt").write_text("2025-01-01 12:00:00.000000 UTC")
-        counts[assignment] += 1
-    return counts
+    for assignment in assignments:
+        variants = _variants(root, assignment)
+        for i in range(per_batch):
+            folder = root / "submitted" / f"student{i:03d}" / assignment
+            folder.mkdir(parents=True)
+            nbformat.write(variants[i % len(variants)], folder / f"{assignment}.ipynb")
+            (folder / "timestamp.txt").write_text("2025-01-01 12:00:00.000000 UTC")
+    return dict.fromkeys(assignments, per_batch)
 
 
 # ---------------------------------------------------------------------------------- grading
@@ -155,19 +148,12 @@ def serial_command(assignment: str) -> list[str]:
     return [sys.executable, "-m", "nbgrader", "autograde", assignment]
 
 
-def batch_command(assignment: str, jobs: int, *, sandbox: bool = True) -> list[str]:
+def batch_command(assignment: str, jobs: int | None = None, *, sandbox: bool = True) -> list[str]:
     """Grading only, as ``nbgrader autograde`` does: the instructor's report that a batch
-    writes at its end (a few seconds, whatever the batch's size) is left out."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "dnnkit_autograde.batch",
-        assignment,
-        "--jobs",
-        str(jobs),
-        "--no-progress",
-        "--no-report",
-    ]
+    writes at its end (a few seconds, whatever the batch's size) is left out. ``jobs=None``:
+    the local cluster's default size."""
+    cmd = [sys.executable, "-m", "dnnkit_autograde.batch", assignment, "--no-progress"]
+    cmd += ["--no-report", *(["--jobs", str(jobs)] if jobs else [])]
     return cmd if sandbox else [*cmd, "--no-sandbox"]
 
 
@@ -175,7 +161,7 @@ def batch_command(assignment: str, jobs: int, *, sandbox: bool = True) -> list[s
 VARIANTS = ("serial", "batch", "batch_nosandbox")
 
 
-def _commands(assignment: str, jobs: int) -> dict[str, list[str]]:
+def _commands(assignment: str, jobs: int | None) -> dict[str, list[str]]:
     return {
         "serial": serial_command(assignment),
         "batch": batch_command(assignment, jobs),
@@ -188,21 +174,26 @@ def _load() -> list[float] | None:
     return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
-def _cpu_of_children() -> float:
-    """CPU seconds (user + system) of the finished child processes and their descendants."""
-    if resource is None:
+def _busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (Linux ``/proc/stat``): the
+    grader, its workers and the sandboxed kernels, whose time ``getrusage`` does not see
+    (they are reaped inside their own PID namespace), and anything else running. NaN
+    elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
         return float("nan")
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def _timed(cmd: list[str], root: Path) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds (the command, its workers and kernels) and exit code of a
-    grading command (non-zero when a submission could not be graded; the comparison of the
+    """Wall seconds, busy CPU seconds of the machine (``_busy_cpu_seconds``) and exit code of
+    a grading command (non-zero when a submission could not be graded; the comparison of the
     gradebooks says whether both commands agree)."""
-    cpu, start = _cpu_of_children(), time.perf_counter()
+    cpu, start = _busy_cpu_seconds(), time.perf_counter()
     result = subprocess.run(cmd, cwd=root, env=_env(root), capture_output=True, text=True)
-    return time.perf_counter() - start, _cpu_of_children() - cpu, result.returncode
+    return time.perf_counter() - start, _busy_cpu_seconds() - cpu, result.returncode
 
 
 def _scores(root: Path, assignment: str) -> dict[str, dict]:
@@ -217,23 +208,24 @@ def _scores(root: Path, assignment: str) -> dict[str, dict]:
     return scores
 
 
-def run(
-    n_submissions: int = 40, jobs: int | None = None, *, assignments=None, workdir=None
-) -> dict:
-    """Grade the same ``n_submissions`` serially, with ``jobs`` workers, and with ``jobs``
-    workers without the sandbox; return the timings.
+def run(per_batch: int = 40, jobs: int | None = None, *, assignments=None, workdir=None) -> dict:
+    """Grade a batch of ``per_batch`` submissions of each assignment three ways: serially,
+    on the local cluster (``jobs`` workers; None: its default size) and on it without the
+    sandbox; return the timings.
 
     Returns
     -------
-    dict with ``serial_s``, ``batch_s``, ``batch_nosandbox_s``, ``speedup`` (serial / batch),
-    ``sandbox_cost`` (batch / batch_nosandbox - 1), ``scores_equal``, ``per_assignment``
-    (submissions, seconds and seconds per notebook for each command), ``commands``, ``jobs``,
-    ``cores``, ``n_submissions``, ``load_before``, ``load_after``.
+    dict with ``serial_s``, ``batch_s``, ``batch_nosandbox_s`` (and ``*_cpu_s``: busy CPU
+    seconds of the machine), ``speedup`` (serial / batch), ``sandbox_cost`` (batch /
+    batch_nosandbox - 1), ``scores_equal``, ``per_assignment`` (submissions, seconds and seconds
+    per notebook for each command), ``commands``, ``workers``, ``cores``, ``n_submissions``
+    (all batches together), ``per_batch``, ``load_before``, ``load_after``.
     """
-    if n_submissions < 1:
-        raise ValueError(f"n_submissions must be at least 1, got {n_submissions}")
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    jobs = jobs or available
+    from dnnkit_autograde.cluster import available_cores, local_workers
+
+    if per_batch < 1:
+        raise ValueError(f"per_batch must be at least 1, got {per_batch}")
+    cores = available_cores()
     assignments = tuple(
         a for a in (assignments or NUMPY_ASSIGNMENTS) if (REPO / "solutions" / a).is_dir()
     )
@@ -242,11 +234,11 @@ def run(
     scratch = Path(workdir or tempfile.mkdtemp(prefix="grading-throughput-"))
     load_before = _load()
     try:
-        counts = build_course(scratch / VARIANTS[0], n_submissions, assignments)
+        counts = build_course(scratch / VARIANTS[0], per_batch, assignments)
         for name in VARIANTS[1:]:
             shutil.copytree(scratch / VARIANTS[0], scratch / name)
         per_assignment = {}
-        for turn, assignment in enumerate(a for a in assignments if counts[a]):
+        for turn, assignment in enumerate(assignments):
             per_assignment[assignment] = _time_assignment(scratch, assignment, jobs, turn)
             per_assignment[assignment]["submissions"] = counts[assignment]
             _per_notebook(per_assignment[assignment])
@@ -258,10 +250,12 @@ def run(
         for name in VARIANTS
         for suffix in ("_s", "_cpu_s")
     }
+    jobs_arg = f" --jobs {jobs}" if jobs else ""
     return {
-        "n_submissions": n_submissions,
-        "jobs": jobs,
-        "cores": available,
+        "n_submissions": sum(counts.values()),
+        "per_batch": per_batch,
+        "workers": jobs or local_workers(cores),
+        "cores": cores,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         **totals,
         **_ratios(totals),
@@ -269,17 +263,17 @@ def run(
         "per_assignment": per_assignment,
         "commands": {
             "serial": "nbgrader autograde <assignment>",
-            "batch": f"dnnkit-autograde <assignment> --jobs {jobs} --no-report",
-            "batch_nosandbox": f"dnnkit-autograde <assignment> --jobs {jobs} --no-report --no-sandbox",
-            "benchmark": f"python benchmarks/grading_throughput.py --submissions {n_submissions} "
-            f"--jobs {jobs}",
+            "batch": f"dnnkit-autograde <assignment>{jobs_arg} --no-report",
+            "batch_nosandbox": f"dnnkit-autograde <assignment>{jobs_arg} --no-report --no-sandbox",
+            "benchmark": f"python benchmarks/grading_throughput.py --submissions {per_batch}"
+            + jobs_arg,
         },
         "load_before": load_before,
         "load_after": _load(),
     }
 
 
-def _time_assignment(scratch: Path, assignment: str, jobs: int, turn: int) -> dict:
+def _time_assignment(scratch: Path, assignment: str, jobs: int | None, turn: int) -> dict:
     """Run the three commands on their own copy of the course, in an order rotated by
     ``turn``; compare the gradebooks with the serial one."""
     commands = _commands(assignment, jobs)
@@ -332,10 +326,16 @@ def merge(*results: dict) -> dict:
     return merged
 
 
+def _cores_busy(result: dict, name: str) -> float:
+    """Average cores kept busy while ``name`` ran."""
+    return result[f"{name}_cpu_s"] / result[f"{name}_s"] if result[f"{name}_s"] else float("nan")
+
+
 def format_table(result: dict) -> str:
     lines = [
-        f"Grading throughput: {result['n_submissions']} submissions, {result['jobs']} workers "
-        f"({result['cores']} cores available)",
+        f"Grading throughput: {len(result['per_assignment'])} batch(es) of "
+        f"{result['per_batch']} submissions; local cluster of {result['workers']} workers on "
+        f"{result['cores']} cores",
         f"{'assignment':<18}{'n':>4}{'serial s':>10}{'batch s':>10}{'no-sandbox s':>14}"
         f"{'serial s/nb':>13}{'batch s/nb':>12}",
     ]
@@ -359,8 +359,10 @@ def format_table(result: dict) -> str:
             f"{100 * result['sandbox_cost']:+.1f} % (target <= 5 %)"
         )
     lines.append(
-        f"CPU time: serial {result['serial_cpu_s']:.1f} s, batch {result['batch_cpu_s']:.1f} s; "
-        f"load average before/after: {result['load_before']} / {result['load_after']}"
+        f"busy CPU: serial {result['serial_cpu_s']:.1f} s "
+        f"({_cores_busy(result, 'serial'):.2f} cores), batch {result['batch_cpu_s']:.1f} s "
+        f"({_cores_busy(result, 'batch'):.2f} cores); load average before/after: "
+        f"{result['load_before']} / {result['load_after']}"
     )
     for name in VARIANTS:
         if name in result["commands"]:
@@ -371,8 +373,12 @@ def format_table(result: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--submissions", "-n", type=int, default=40)
-    parser.add_argument("--jobs", "-j", type=int, default=None)
+    parser.add_argument(
+        "--submissions", "-n", type=int, default=40, help="submissions per batch [40]"
+    )
+    parser.add_argument(
+        "--jobs", "-j", type=int, default=None, help="workers [the local cluster's default]"
+    )
     parser.add_argument("--assignments", nargs="+", default=None)
     parser.add_argument("--json", help="also write the result to this file")
     args = parser.parse_args(argv)

@@ -375,15 +375,21 @@ def test_unknown_assignment_or_missing_gradebook_is_a_clear_error(tiny_template,
 
 
 def test_tiny_batch_grades_every_submission_and_reports_the_broken_one(tiny_template, tmp_path):
-    """End to end on a tiny assignment (nbgrader's default preprocessors), two workers.
-    Oracle: the points of the cells each variant passes, written in TINY_EXPECTED."""
+    """End to end on a tiny assignment (nbgrader's default preprocessors), on the local
+    cluster of the default size. Oracle: the points of the cells each variant passes, written
+    in TINY_EXPECTED."""
+    from dnnkit_autograde.cluster import available_cores, local_workers
+
     root = tiny_course(tiny_template, tmp_path)
     for student, nb in tiny_variants(root).items():
         submit(root, student, TINY, nb)
     submit(root, "dan_json", TINY, raw='{"cells": [')
     before = tree_digest(root / "submitted")
 
-    result = run_batch(root, TINY, "--jobs", "2")
+    result = run_batch(root, TINY)
+
+    workers = min(local_workers(available_cores()), 3)  # never more workers than submissions
+    assert f"with {workers} worker(s)" in result.stdout
 
     assert result.returncode == 1, result.stdout + result.stderr  # one could not be graded
     assert tree_digest(root / "submitted") == before
@@ -442,6 +448,12 @@ def test_task_payloads_are_bytes_without_any_course_path(tiny_template, tmp_path
         grades = outcome.changes["notebooks"][TINY]["grade"]
         assert sum(g["auto_score"] for g in grades.values()) == TINY_EXPECTED[student]
         assert f"{TINY}.ipynb" in outcome.files and "timestamp.txt" in outcome.files
+
+
+def test_local_cluster_has_a_quarter_more_workers_than_cores():
+    from dnnkit_autograde.cluster import local_workers
+
+    assert [local_workers(n) for n in (1, 2, 4, 8, 16)] == [2, 3, 5, 10, 20]
 
 
 def test_unpacking_refuses_paths_outside_the_folder(tmp_path):

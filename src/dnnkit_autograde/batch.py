@@ -2,8 +2,9 @@
 
 Scores are those of ``nbgrader autograde`` because every submission is graded by nbgrader's own
 ``Autograde`` converter with the course's ``nbgrader_config.py`` (all its preprocessors), one
-submission per Dask task (``dnnkit_autograde.tasks``). By default the cluster is local (one
-single-threaded worker process per core); ``--scheduler ADDRESS`` uses an existing one.
+submission per Dask task (``dnnkit_autograde.tasks``). By default the cluster is local
+(single-threaded worker processes, a quarter more than cores: ``cluster.local_workers``);
+``--scheduler ADDRESS`` uses an existing one.
 
 Workers share no file system with this process, the coordinator: a task carries the course's
 configuration, the assignment's source folder and a snapshot of the gradebook (shipped once per
@@ -39,6 +40,7 @@ from dnnkit_autograde.cluster import (
     ClusterSpec,
     ClusterUnavailable,
     available_cores,
+    local_workers,
     connect,
     worker_count,
 )
@@ -297,7 +299,8 @@ def autograde_batch(
     course_dir : path
         The nbgrader course directory (where ``nbgrader autograde`` would be run).
     jobs : int, optional
-        Worker processes of the local cluster; default: the cores this process may use.
+        Worker processes of the local cluster; default: ``local_workers`` of the cores this
+        process may use (2 cores: 3).
     scheduler : str, optional
         Address of an existing Dask scheduler; then ``jobs`` is not used.
     connect_timeout : float
@@ -317,7 +320,7 @@ def autograde_batch(
     """
     start = time.perf_counter()
     course_dir = os.path.abspath(course_dir)
-    jobs = jobs or available_cores()
+    jobs = jobs or local_workers(available_cores())
     if jobs < 1:
         raise ValueError(f"jobs must be a positive number of processes, got {jobs}")
     _, coursedir = load_nbgrader_config(course_dir, nbgrader_args)
@@ -478,7 +481,7 @@ def _parser() -> argparse.ArgumentParser:
         "-j",
         type=int,
         default=None,
-        help="worker processes of the local cluster [all available cores]",
+        help="worker processes of the local cluster [cores + cores/4, at least cores + 1]",
     )
     parser.add_argument(
         "--scheduler",

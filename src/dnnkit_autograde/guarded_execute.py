@@ -20,6 +20,7 @@ from nbgrader.utils import is_locked
 from traitlets import Bool, Float, Integer, default
 
 from .cells import PROBE, error_output, is_setup_cell, settle_test_outputs, stub_source
+from .kernels import GradingKernelManager
 from .scope import defined_names
 
 #: Run silently after an answer cell: wrap the functions it defined (dnnkit.answer_guard).
@@ -61,6 +62,8 @@ class GuardedExecute(Execute):
       an ``IntegrityError`` and the kernel is restarted without it.
     - A test cell passes or fails by the kernel's reply (see :func:`settle_test_outputs`):
       a warning on stderr does not fail it, a hidden traceback does not pass it.
+    - Kernels are :class:`~.kernels.GradingKernelManager`'s (sandboxed or not): ready as
+      soon as they answer, killed when done, with none of jupyter_client's idle waits.
     - ``skip-execution`` tags are ignored, and a test cell that is not run (after
       ``max_restarts`` or past ``notebook_timeout``) gets an error output, hence 0:
       nbgrader gives full marks to a test cell with no output.
@@ -134,6 +137,7 @@ class GuardedExecute(Execute):
 
         settings = Sandbox(parent=self)
         if not (self.sandbox and settings.enabled):
+            self.kernel_manager_class = GradingKernelManager
             self.log.warning(
                 "SANDBOX OFF: student code runs with the grader's rights, files and network "
                 "(--GuardedExecute.sandbox=False or --Sandbox.enabled=False). Use this only "
@@ -144,8 +148,8 @@ class GuardedExecute(Execute):
         self.kernel_manager_class = SandboxedKernelManager
 
     def _run_in_fresh_kernel(self, run: _Run) -> _Failure | None:
-        """Start a kernel, replay what ran before, run cells until one fails (or the end)."""
-        graceful = self.shutdown_kernel
+        """Start a kernel, replay what ran before, run cells until one fails (or the end).
+        The kernel is then killed (:class:`~.kernels.GradingKernelManager`)."""
         failure = None
         with self.setup_kernel():
             reply = self.wait_for_reply(self.kc.kernel_info())
@@ -154,9 +158,6 @@ class GuardedExecute(Execute):
                 failure = self._replay(run.ran, run.dropped, run.position)
             while failure is None and run.position < len(self.nb.cells):
                 failure = self._run_next(run)
-            if failure is not None:
-                self.shutdown_kernel = "immediate"
-        self.shutdown_kernel = graceful
         return failure
 
     def _run_next(self, run: _Run) -> _Failure | None:

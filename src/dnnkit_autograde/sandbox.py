@@ -45,11 +45,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Bool, Integer, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from .kernels import GradingKernelManager
 from .limits import (
     Enforcement,
     KernelCgroup,
@@ -451,8 +451,8 @@ class SandboxProvisioner(LocalProvisioner):
 # --- the kernel manager ------------------------------------------------------------------------
 
 
-class SandboxedKernelManager(AsyncKernelManager):
-    """An ``AsyncKernelManager`` whose kernels run in the sandbox (nbclient's manager class).
+class SandboxedKernelManager(GradingKernelManager):
+    """A :class:`~.kernels.GradingKernelManager` whose kernels run in the sandbox.
 
     Its kernel spec is the named kernel's (``python3``...) with
     ``metadata.kernel_provisioner = {"provisioner_name": "dnnkit-sandbox"}`` and

@@ -1,0 +1,126 @@
+"""Grading kernels start and stop without idle waits (dnnkit_autograde.kernels), and lose
+nothing for it: the first cell's output arrives, and a stopped kernel leaves no process
+behind, in the sandbox and outside it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from traitlets.config import Config
+
+from dnnkit_autograde.kernels import GradingKernelClient, GradingKernelManager
+from dnnkit_autograde.sandbox import SandboxedKernelManager, SandboxUnavailable, check_available
+
+
+def _sandbox_problem() -> str | None:
+    if not sys.platform.startswith("linux"):
+        return "the sandbox is Linux-only (bubblewrap)"
+    try:
+        check_available()
+    except SandboxUnavailable as error:
+        return str(error)
+    return None
+
+
+MANAGERS = [
+    pytest.param(GradingKernelManager, id="plain"),
+    pytest.param(
+        SandboxedKernelManager,
+        id="sandboxed",
+        marks=pytest.mark.skipif(_sandbox_problem() is not None, reason=str(_sandbox_problem())),
+    ),
+]
+
+
+async def _run(kc, code: str) -> tuple[str, str]:
+    """Execute ``code``; return (status, stdout) from the kernel's messages."""
+    out: list[str] = []
+
+    def keep(msg):
+        if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
+            out.append(msg["content"]["text"])
+
+    reply = await kc.execute_interactive(code, output_hook=keep, timeout=60)
+    return reply["content"]["status"], "".join(out)
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie (dead, waiting for its new parent to reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("manager_class", MANAGERS)
+def test_first_output_arrives_and_shutdown_leaves_no_process(tmp_path, manager_class):
+    async def scenario():
+        for _ in range(3):  # fresh kernels: the first message of each must not be lost
+            km = manager_class(kernel_name="python3", config=Config())
+            await km.start_kernel(cwd=str(tmp_path))
+            kc = km.client()
+            assert isinstance(kc, GradingKernelClient)
+            kc.start_channels()
+            try:
+                await kc.wait_for_ready(timeout=60)
+                status, out = await _run(kc, "print('first', 6 * 7)")
+                assert (status, out) == ("ok", "first 42\n")
+                status, out = await _run(
+                    kc,
+                    "import subprocess\nchild = subprocess.Popen(['sleep', '300'])\n"
+                    "print(child.pid)",
+                )
+                assert status == "ok" and int(out) > 0
+            finally:
+                kc.stop_channels()
+            process = km.provisioner.process
+            await km.shutdown_kernel()
+            assert process.returncode is not None  # reaped, not left to a later poll
+            assert not await km.is_alive()
+            if manager_class is GradingKernelManager:  # outside the sandbox, pids are ours
+                assert _gone(int(out)), "the kernel's child survived the shutdown"
+
+    asyncio.run(scenario())
+
+
+def test_kernel_that_exited_by_itself_is_shut_down_cleanly(tmp_path):
+    async def scenario():
+        km = GradingKernelManager(kernel_name="python3")
+        await km.start_kernel(cwd=str(tmp_path))
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            kc.execute("import os; os._exit(3)")
+            process = km.provisioner.process
+            await asyncio.to_thread(process.wait, 30)
+        finally:
+            kc.stop_channels()
+        await km.shutdown_kernel()  # nothing left to kill: must not raise
+        assert process.returncode == 3
+
+    asyncio.run(scenario())
+
+
+def test_wait_for_ready_names_a_kernel_that_died_before_answering(tmp_path):
+    async def scenario():
+        km = GradingKernelManager(kernel_name="python3")
+        await km.start_kernel(cwd=str(tmp_path))
+        os.killpg(km.provisioner.pgid, 9)
+        await asyncio.to_thread(km.provisioner.process.wait, 30)
+        kc = km.client()
+        kc.start_channels()
+        try:
+            with pytest.raises(RuntimeError, match="died before replying"):
+                await kc.wait_for_ready(timeout=30)
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel()
+
+    asyncio.run(scenario())
