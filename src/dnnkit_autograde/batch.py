@@ -40,8 +40,8 @@ from dnnkit_autograde.cluster import (
     ClusterSpec,
     ClusterUnavailable,
     available_cores,
-    local_workers,
     connect,
+    local_workers,
     worker_count,
 )
 from dnnkit_autograde.gradebook import (

@@ -27,7 +27,14 @@ from dataclasses import dataclass
 
 from dnnkit_autograde.tasks import WorkerSetup
 
-__all__ = ["ClusterSpec", "ClusterUnavailable", "available_cores", "connect", "local_workers", "worker_count"]
+__all__ = [
+    "ClusterSpec",
+    "ClusterUnavailable",
+    "available_cores",
+    "connect",
+    "local_workers",
+    "worker_count",
+]
 
 
 class ClusterUnavailable(RuntimeError):
