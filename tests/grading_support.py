@@ -317,9 +317,11 @@ TINY_TASKS = {
     "mean_rows": (
         "def mean_rows(x):\n    ### BEGIN SOLUTION\n    return np.mean(x, axis=0)\n"
         "    ### END SOLUTION",
-        'grading.check_close("mean_rows(ones)", mean_rows(np.ones((2, 3))), np.ones(3))',
+        # The expected values are computed after the call, from the same x, as tests often
+        # are: only the answer guard (copies of x) keeps an answer from rewriting them.
+        'x = np.ones((2, 3))\ngrading.check_close("mean_rows(ones)", mean_rows(x), x.mean(axis=0))',
         "x = np.arange(6.0).reshape(2, 3)\n"
-        'grading.check_close("mean_rows(arange)", mean_rows(x), [1.5, 2.5, 3.5],\n'
+        'grading.check_close("mean_rows(arange)", mean_rows(x), x.mean(axis=0),\n'
         '                    hint="average over axis 0, the batch axis")',
         3,
     ),

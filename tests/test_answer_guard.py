@@ -1,7 +1,8 @@
 """``dnnkit.answer_guard``: answers called on inputs they cannot turn against the test.
 
 Oracles: hand-made answers whose misbehaviour is known (in-place changes, array subclasses,
-subclassed numbers) and plain NumPy comparisons written out here.
+subclassed numbers), the same answers called unwrapped, and plain NumPy comparisons written
+out here.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dnnkit.answer_guard import guard_answer, guard_answers, plain
+from dnnkit.answer_guard import guard_answer, guard_answers, plain, uncopied
 
 
 def test_an_honest_answer_returns_the_same_object_and_value():
@@ -18,40 +19,65 @@ def test_an_honest_answer_returns_the_same_object_and_value():
     assert f(np.ones(2)) is out
 
 
-def test_an_answer_that_changes_its_input_in_place_fails_and_the_input_is_put_back():
-    def shift(x, stats):
-        x -= 1.0
+def test_an_answer_that_changes_its_inputs_changes_only_copies():
+    """The attack: zero the input, return zeros; the test's ``x.mean(axis=0)`` afterwards
+    would then agree. Guarded, the test's arrays stay as they were."""
+
+    def cheat(x, stats):
+        x[...] = 0.0
         stats["mean"] += 5.0
-        return x
+        return x.mean(axis=0)
 
-    x, stats = np.array([1.0, 2.0]), {"mean": np.array([0.0])}
-    with pytest.raises(AssertionError, match=r"shift changed its argument 1, argument 2 in place"):
-        guard_answer(shift, "shift")(x, stats)
-    np.testing.assert_array_equal(x, [1.0, 2.0])
+    x, stats = np.arange(6.0).reshape(2, 3), {"mean": np.array([0.0])}
+    got = guard_answer(cheat, "cheat")(x, stats)
+    np.testing.assert_array_equal(x, np.arange(6.0).reshape(2, 3))
     np.testing.assert_array_equal(stats["mean"], [0.0])
+    assert not np.allclose(got, x.mean(axis=0))  # the expected value is the real one
+    unguarded_x = x.copy()
+    assert np.allclose(cheat(unguarded_x, {"mean": np.zeros(1)}), unguarded_x.mean(axis=0))
 
 
-def test_lists_of_arrays_are_checked_item_by_item_and_restored():
-    def clip(grads):
+def test_lists_tuples_and_dicts_of_arrays_are_copied_item_by_item():
+    def clip(grads, pair, named):
         grads[1][:] = 0.0
         grads.append(np.zeros(1))
-        return grads
+        pair[0][:] = 7.0
+        named["w"][:] = 3.0
+        return len(grads)
 
-    grads = [np.ones(2), np.ones(3)]
+    grads, pair, named = [np.ones(2), np.ones(3)], (np.ones(1), "label"), {"w": np.ones(2)}
     first, second = grads
-    with pytest.raises(AssertionError, match="argument 1 in place"):
-        guard_answer(clip, "clip")(grads)
+    assert guard_answer(clip)(grads, pair, named=named) == 3
     assert len(grads) == 2 and grads[0] is first and grads[1] is second
     np.testing.assert_array_equal(second, np.ones(3))
+    np.testing.assert_array_equal(pair[0], [1.0])
+    np.testing.assert_array_equal(named["w"], [1.0, 1.0])
 
 
-def test_keyword_arguments_are_named_in_the_message():
-    def bump(x, *, running_mean):
+def test_other_objects_are_shared_not_copied():
+    class Model:
+        weights = np.zeros(2)
+
+    model = Model()
+    got = guard_answer(lambda m: m)(model)
+    assert got is model
+
+
+def test_uncopied_gives_the_answer_the_callers_objects_and_plain_values():
+    class Sneaky(np.ndarray):
+        pass
+
+    def update(running_mean):
         running_mean *= 0.9
-        return x
+        return running_mean.view(Sneaky)
 
-    with pytest.raises(AssertionError, match="argument `running_mean` in place"):
-        guard_answer(bump)(np.ones(1), running_mean=np.ones(2))
+    guarded = guard_answer(update, "update")
+    running_mean = np.ones(2)
+    got = uncopied(guarded)(running_mean)
+    np.testing.assert_array_equal(running_mean, [0.9, 0.9])  # the change is seen
+    assert type(got) is np.ndarray
+    assert uncopied(update) is update  # not wrapped: the student's own run
+    assert uncopied(np.mean) is np.mean
 
 
 def test_returned_subclasses_become_plain_values():

@@ -5,7 +5,9 @@ Each attack sits in an answer cell next to correct answers for the other tasks. 
 gradebook (the honest student's scores, the attacker's), the instructor's files compared byte
 for byte before and after (``nbgrader_config.py``, ``solutions/``, the release, another
 student's submission), and the graded notebook's size. Where it is safe, the same attack is
-shown to work without the sandbox (``--GuardedExecute.sandbox=False``), so the test can fail.
+shown to work without the sandbox (``--GuardedExecute.sandbox=False``), so the test can fail;
+likewise an answer that rewrites its inputs works only without the answer guard
+(``--GuardedExecute.guard_answers=False``).
 """
 
 from __future__ import annotations
@@ -222,3 +224,24 @@ def test_with_the_static_check_on_the_attacks_are_refused_before_they_run(tmp_pa
             .cells[gs.cell_index(course.release("tiny"), "square_solution")]
             .source
         ), student
+
+
+# An answer that rewrites its input so that the test's expected value, computed afterwards
+# from the same array (`x.mean(axis=0)` in the tiny assignment's tests), agrees with it.
+REWRITES_INPUT = "def mean_rows(x):\n    x[...] = 0.0\n    return np.zeros(x.shape[1])\n"
+
+
+@pytest.mark.parametrize("guard", [True, False], ids=["guarded", "unguarded"])
+def test_an_answer_that_rewrites_its_inputs_fools_the_tests_only_without_the_guard(tmp_path, guard):
+    course = gs.make_course(tmp_path / "course", {"tiny": gs.tiny_assignment()})
+    course.generate("tiny")
+    honest = gs.solved(course.source("tiny"), course.release("tiny"))
+    course.submit("honest", "tiny", honest)
+    cheat = gs.with_cell_source(honest, "mean_rows_solution", REWRITES_INPUT)
+    course.submit("rewrites_input", "tiny", cheat)
+    unguarded = () if guard else ("--GuardedExecute.guard_answers=False",)
+    result = course.autograde("tiny", STATIC_OFF, *unguarded, *LIMITS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = course.scores("tiny")
+    assert scores["honest"]["mean_rows_tests"] == 3.0
+    assert scores["rewrites_input"]["mean_rows_tests"] == (0.0 if guard else 3.0), scores

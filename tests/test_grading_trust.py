@@ -15,6 +15,7 @@ static check off (``--IntegrityCheck.enabled=False``), which proves that the exe
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ EXEC_ARGS = (
     "--GuardedExecute.notebook_timeout=2400",
 )
 STATIC_OFF = ("--IntegrityCheck.enabled=False",)
+SCORES_BEFORE_REBUILD = Path(__file__).parent / "planted" / "scores_before_rebuild.json"
 
 PATCH_LINES = """\
 np.allclose = lambda *args, **kwargs: True
@@ -283,6 +285,24 @@ def test_each_cheat_earns_nothing_for_its_task(batch):
         )
         assert batch.score(student) == batch.score(unanswered), name
         assert batch.total(student) < batch.full(), f"cheat {name} kept full marks"
+
+
+def test_planted_bugs_and_cheats_score_as_before_the_rebuild(batch):
+    """Cell by cell, every planted bug and cheat scores what the grader before the rebuild
+    gave it (``tests/planted/scores_before_rebuild.json``: both graders were run on every
+    variant; ``tiny`` is this file's own assignment and has no such record)."""
+    recorded = json.loads(SCORES_BEFORE_REBUILD.read_text())["scores"]
+    expected = recorded.get(batch.assignment)
+    assert expected or batch.assignment == "tiny", f"no recorded scores for {batch.assignment}"
+    planted = {gs.student_id("bug", n) for n in batch.bugs}
+    planted |= {gs.student_id("cheat", n) for n in batch.cheats}
+    assert set(expected or {}) <= planted, "a recorded bug or cheat is no longer planted"
+    changed = {
+        student: {cell: (score, batch.score(student).get(cell)) for cell, score in old.items()}
+        for student, old in (expected or {}).items()
+        if batch.score(student) != old
+    }
+    assert not changed, f"scores differ from the grader before the rebuild: {changed}"
 
 
 @pytest.mark.parametrize("student", ["patch_in_answer", "patch_in_added_cell", "rt_patch"])

@@ -6,14 +6,19 @@ its own output, and an answer could return an object that only pretends to be an
 autograder therefore wraps every function an answer cell defines (``guard_answers``, run inside
 the student's kernel after each answer cell) so that each call
 
-- snapshots the NumPy arrays, numbers and lists/tuples/dicts of them among the arguments, and
-  raises ``AssertionError`` (naming the argument) if the call changed them; the arguments are
-  put back first, so the test's expected value is computed from the original inputs;
+- runs the answer on copies of the NumPy arrays among the arguments (also inside lists, tuples
+  and dicts, which are rebuilt): whatever the answer does to them, the test's own arrays stay
+  as they were, so the expected value it computes afterwards is the one it meant;
 - returns plain values: an ``ndarray`` subclass becomes a base ``ndarray`` copy, a number of a
   subclassed type (``class F(float)``) its plain ``float``/``int``/``complex``; containers are
   rebuilt with their base types. Exact arrays and numbers come back unchanged (same object).
 
 Objects of other types (Keras models, layers) are passed and returned as they are.
+
+A test that checks whether an answer leaves its inputs alone (or returns a new array rather
+than the one it was given) calls it through :func:`uncopied`: the answer then gets the test's
+own objects, and the return value is still made plain. So an answer that updates its input
+in place loses the marks of that check, as in the student's own run, and no others.
 NumPy only: importing this module never imports TensorFlow.
 """
 
@@ -21,17 +26,19 @@ from __future__ import annotations
 
 import functools
 import numbers
-import operator
 import types
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["guard_answer", "guard_answers", "plain"]
+__all__ = ["guard_answer", "guard_answers", "plain", "private_copy", "uncopied"]
 
 _ndarray = np.ndarray
 _GUARD_MARK = "_dnnkit_guarded"
+#: guarded wrapper -> the answer it wraps (for :func:`uncopied`).
+_ORIGINALS: weakref.WeakKeyDictionary[Callable, Callable] = weakref.WeakKeyDictionary()
 
 
 def plain(value: Any) -> Any:
@@ -60,78 +67,51 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _snapshot(value: Any) -> Any:
-    """What ``value`` holds now: a copy of an array; for a list, tuple or dict, its items (by
-    identity) and their snapshots. None for other objects (they are not checked)."""
+def private_copy(value: Any) -> Any:
+    """``value`` with every NumPy array in it copied (inside lists, tuples and dicts too, which
+    are rebuilt as their base type); other objects are shared, not copied."""
     if isinstance(value, _ndarray):
-        return np.array(value, copy=True, subok=False)
+        return np.array(value, copy=True, subok=True)
     if isinstance(value, (list, tuple)):
-        return (list(value), [_snapshot(v) for v in value])
+        items = [private_copy(v) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
     if isinstance(value, dict):
-        return (dict(value), {k: _snapshot(v) for k, v in value.items()})
-    return None
-
-
-def _changed(value: Any, snap: Any) -> bool:
-    if snap is None:
-        return False
-    if isinstance(value, _ndarray):
-        return value.shape != snap.shape or not np.array_equal(value, snap, equal_nan=True)
-    items, children = snap
-    if isinstance(value, (list, tuple)):
-        same_items = len(value) == len(items) and all(map(operator.is_, value, items))
-        return not same_items or any(map(_changed, value, children))
-    same_items = value.keys() == items.keys() and all(value[k] is items[k] for k in items)
-    return not same_items or any(_changed(value[k], children[k]) for k in items)
-
-
-def _restore(value: Any, snap: Any) -> None:
-    """Put the original contents back into the caller's (mutable) objects."""
-    if snap is None:
-        return
-    if isinstance(value, _ndarray):
-        if value.shape == snap.shape and value.flags.writeable:
-            value[...] = snap
-        return
-    items, children = snap
-    if isinstance(value, list):
-        value[:] = items
-    elif isinstance(value, dict):
-        value.clear()
-        value.update(items)
-    if isinstance(children, dict):
-        for key, child in children.items():
-            _restore(items[key], child)
-    else:
-        for item, child in zip(items, children, strict=True):
-            _restore(item, child)
+        return {k: private_copy(v) for k, v in value.items()}
+    return value
 
 
 def guard_answer(function: Callable, name: str | None = None) -> Callable:
     """``function`` wrapped as described in the module docstring (idempotent)."""
     if getattr(function, _GUARD_MARK, False):
         return function
-    label = name or getattr(function, "__name__", "the answer")
 
     @functools.wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        arguments = [(f"argument {i + 1}", a) for i, a in enumerate(args)]
-        arguments += [(f"argument `{k}`", v) for k, v in kwargs.items()]
-        snaps = [(where, value, _snapshot(value)) for where, value in arguments]
-        result = function(*args, **kwargs)
-        changed = [where for where, value, snap in snaps if _changed(value, snap)]
-        if changed:
-            for _, value, snap in snaps:
-                _restore(value, snap)
-            raise AssertionError(
-                f"{label} changed its {', '.join(changed)} in place. An answer must leave its "
-                "inputs as they were: compute into new arrays (e.g. `x = x - mean`, not "
-                "`x -= mean`) and return them."
-            )
-        return plain(result)
+        args = tuple(private_copy(a) for a in args)
+        kwargs = {k: private_copy(v) for k, v in kwargs.items()}
+        return plain(function(*args, **kwargs))
 
     setattr(guarded, _GUARD_MARK, True)
+    _ORIGINALS[guarded] = function
     return guarded
+
+
+def uncopied(function: Callable) -> Callable:
+    """``function`` called on the caller's own objects, for a test of whether it changes them.
+
+    For an answer wrapped by :func:`guard_answer`: the answer itself, its return value made
+    plain (:func:`plain`). Any other function (the student's own run, without the autograder)
+    is returned as it is.
+    """
+    original = _ORIGINALS.get(function) if getattr(function, _GUARD_MARK, False) else None
+    if original is None:
+        return function
+
+    @functools.wraps(original)
+    def in_place(*args: Any, **kwargs: Any) -> Any:
+        return plain(original(*args, **kwargs))
+
+    return in_place
 
 
 def guard_answers(namespace: dict, names: Iterable[str]) -> list[str]:

@@ -7,7 +7,12 @@ Integrity guards: a student's code runs in the same kernel as the tests, so the 
 with private references to NumPy taken when this module is imported, and before every check
 they verify that NumPy, ``math``, the built-ins and these helpers are still the library's own
 objects. If something was replaced from the notebook they raise :class:`IntegrityError` instead
-of comparing. (The autograder adds a static check outside the kernel; see ``dnnkit_autograde.integrity``.)
+of comparing. (The autograder adds a static check outside the kernel; see
+``dnnkit_autograde.checker``.)
+
+In the autograder, tests call answers on copies of their array arguments
+(:mod:`dnnkit.answer_guard`); a test of whether an answer leaves its inputs alone calls it
+through :func:`uncopied`, which in the student's own run is the answer itself.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import numpy.linalg  # noqa: F401  (watched by the integrity guards)
 import numpy.random  # noqa: F401
 
 from dnnkit._checks import check_nonnegative, check_positive
+from dnnkit.answer_guard import uncopied  # for tests of answers that must not change inputs
 
 __all__ = [
     "IntegrityError",
@@ -36,6 +42,7 @@ __all__ = [
     "check_true",
     "numeric_gradient",
     "rel_error",
+    "uncopied",
     "verify_integrity",
 ]
 
