@@ -96,9 +96,9 @@ def run_grading(quick: bool) -> dict:
             "cores; one timed run of each command per batch, in rotating order (not a median: "
             "each run grades every submission).",
             "Cores busy: the machine's busy CPU seconds (/proc/stat, kernels included) over "
-            "the wall time. Serial grading keeps about 0.8 of a core busy (nbgrader and the "
-            "kernel take turns), which is why the local cluster runs a quarter more workers "
-            "than cores.",
+            "the wall time. Serial grading keeps one core busy; the batch's extra CPU is its "
+            "coordinator, Dask and the per-task scratch course. The speed-up is bounded by "
+            "the 2 cores and by the start-up both commands pay once (importing nbgrader).",
             f"To rerun alone: `{result['commands']['benchmark']}`.",
         ],
     }

@@ -8,7 +8,6 @@ out here.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from dnnkit.answer_guard import guard_answer, guard_answers, plain, uncopied
 

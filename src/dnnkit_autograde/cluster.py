@@ -3,9 +3,9 @@
 A local cluster is ``distributed.LocalCluster`` of single-threaded worker processes (a worker
 runs one nbgrader at a time), no dashboard and Dask's own logs silenced. It has a quarter more
 workers than cores (:func:`local_workers`): grading a notebook is two processes taking turns,
-nbgrader and the kernel it drives, with messages between them, so one worker keeps a core only
-about 80 % busy (``nbgrader autograde`` alone: 0.83 cores, measured by
-``benchmarks/grading_throughput.py``); with one worker per core a quarter of the machine idles. On Linux its workers are forked from the coordinator,
+nbgrader and the kernel it drives, and between tasks a worker waits for the coordinator, so one
+worker per core leaves part of the machine idle (measured on 2 cores, 40 submissions: 2
+workers kept 1.68 cores busy, 3 workers 1.83, and finished 6 % sooner). On Linux its workers are forked from the coordinator,
 which has already imported nbgrader: a spawned worker would spend seconds importing it again
 before its first task (measured: 8 s of a 30 s batch on a loaded 2-core machine), which is the
 whole gain of grading in parallel on a small batch. The worker processes are children of the
