@@ -343,6 +343,19 @@ def cell_metadata(grade_id: str, *, grade=False, solution=False, locked=False, p
     return {"nbgrader": meta}
 
 
+def sandbox_problem() -> str | None:
+    """Why grading kernels cannot be sandboxed on this machine (None when they can)."""
+    if not sys.platform.startswith("linux"):
+        return "the sandbox is Linux-only (bubblewrap)"
+    from dnnkit_autograde.sandbox import SandboxUnavailable, check_available
+
+    try:
+        check_available()
+    except SandboxUnavailable as error:
+        return str(error)
+    return None
+
+
 def tiny_assignment():
     """A three-task NumPy assignment in the course's format (solutions and hidden tests)."""
     v4 = nbformat.v4

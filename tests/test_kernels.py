@@ -6,32 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from pathlib import Path
 
 import pytest
+from grading_support import sandbox_problem
 from traitlets.config import Config
 
 from dnnkit_autograde.kernels import GradingKernelClient, GradingKernelManager
-from dnnkit_autograde.sandbox import SandboxedKernelManager, SandboxUnavailable, check_available
-
-
-def _sandbox_problem() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "the sandbox is Linux-only (bubblewrap)"
-    try:
-        check_available()
-    except SandboxUnavailable as error:
-        return str(error)
-    return None
-
+from dnnkit_autograde.sandbox import SandboxedKernelManager
 
 MANAGERS = [
     pytest.param(GradingKernelManager, id="plain"),
     pytest.param(
         SandboxedKernelManager,
         id="sandboxed",
-        marks=pytest.mark.skipif(_sandbox_problem() is not None, reason=str(_sandbox_problem())),
+        marks=pytest.mark.skipif(sandbox_problem() is not None, reason=str(sandbox_problem())),
     ),
 ]
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from grading_support import sandbox_problem
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
@@ -43,14 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 SUCCESS = "ATTACK-SUCCEEDED"
 
 
-def _sandbox_problem() -> str | None:
-    if not sys.platform.startswith("linux"):
-        return "the sandbox is Linux-only (bubblewrap)"
-    try:
-        check_available()
-    except SandboxUnavailable as error:
-        return str(error)
-    return None
+_sandbox_problem = sandbox_problem
 
 
 needs_sandbox = pytest.mark.skipif(_sandbox_problem() is not None, reason=str(_sandbox_problem()))
