@@ -7,6 +7,9 @@ out here.
 
 from __future__ import annotations
 
+import functools
+import types
+
 import numpy as np
 
 from dnnkit.answer_guard import guard_answer, guard_answers, plain, uncopied
@@ -14,7 +17,7 @@ from dnnkit.answer_guard import guard_answer, guard_answers, plain, uncopied
 
 def test_an_honest_answer_returns_the_same_object_and_value():
     out = np.arange(3.0)
-    f = guard_answer(lambda x: out, "f")
+    f = guard_answer(lambda x: out)
     assert f(np.ones(2)) is out
 
 
@@ -28,7 +31,7 @@ def test_an_answer_that_changes_its_inputs_changes_only_copies():
         return x.mean(axis=0)
 
     x, stats = np.arange(6.0).reshape(2, 3), {"mean": np.array([0.0])}
-    got = guard_answer(cheat, "cheat")(x, stats)
+    got = guard_answer(cheat)(x, stats)
     np.testing.assert_array_equal(x, np.arange(6.0).reshape(2, 3))
     np.testing.assert_array_equal(stats["mean"], [0.0])
     assert not np.allclose(got, x.mean(axis=0))  # the expected value is the real one
@@ -70,7 +73,7 @@ def test_uncopied_gives_the_answer_the_callers_objects_and_plain_values():
         running_mean *= 0.9
         return running_mean.view(Sneaky)
 
-    guarded = guard_answer(update, "update")
+    guarded = guard_answer(update)
     running_mean = np.ones(2)
     got = uncopied(guarded)(running_mean)
     np.testing.assert_array_equal(running_mean, [0.9, 0.9])  # the change is seen
@@ -105,3 +108,47 @@ def test_guard_answers_wraps_functions_only_and_only_once():
     wrapped = namespace["f"]
     assert guard_answers(namespace, ["f"]) == [] and namespace["f"] is wrapped
     assert namespace["K"].__name__ == "K" and namespace["n"] == 3
+
+
+def zero_and_mean(x):
+    x[...] = 0.0
+    return x.mean(axis=0)
+
+
+def test_every_way_to_bind_an_answer_is_wrapped():
+    """A lambda, a partial, a bound method, a callable instance of a notebook class, and a
+    function that claims to be wrapped already: none of them reaches the caller's array."""
+
+    class Holder:
+        def method(self, x):
+            return zero_and_mean(x)
+
+    notebook_class = type("Answer", (), {"__call__": lambda self, x: zero_and_mean(x)})
+    notebook_class.__module__ = "__main__"  # as a class defined in a notebook cell is
+    fake = functools.partial(zero_and_mean)
+    claims = types.FunctionType(zero_and_mean.__code__, globals(), "claims")
+    claims._dnnkit_guarded = True  # the attribute the guard once trusted
+    namespace = {
+        "as_lambda": lambda x: zero_and_mean(x),
+        "as_partial": fake,
+        "as_method": Holder().method,
+        "as_instance": notebook_class(),
+        "claims": claims,
+    }
+    assert sorted(guard_answers(namespace, list(namespace))) == sorted(namespace)
+    for name, answer in namespace.items():
+        x = np.arange(6.0).reshape(2, 3)
+        answer(x)
+        np.testing.assert_array_equal(x, np.arange(6.0).reshape(2, 3), err_msg=name)
+    x = np.arange(6.0).reshape(2, 3)
+    claims(x)  # the original, unwrapped: the attack works
+    assert not x.any()
+
+
+def test_classes_and_library_objects_are_not_wrapped():
+    class Layer:  # a class the tests instantiate (a Keras layer, say)
+        def __call__(self, x):
+            return x
+
+    namespace = {"Layer": Layer, "layer": Layer(), "np": np, "mean": np.mean}
+    assert guard_answers(namespace, list(namespace)) == []

@@ -226,22 +226,38 @@ def test_with_the_static_check_on_the_attacks_are_refused_before_they_run(tmp_pa
         ), student
 
 
-# An answer that rewrites its input so that the test's expected value, computed afterwards
-# from the same array (`x.mean(axis=0)` in the tiny assignment's tests), agrees with it.
-REWRITES_INPUT = "def mean_rows(x):\n    x[...] = 0.0\n    return np.zeros(x.shape[1])\n"
+# Answers that rewrite their input so that the test's expected value, computed afterwards
+# from the same array (`x.mean(axis=0)` in the tiny assignment's tests), agrees with them:
+# bound as a function, a lambda, a callable object, or rebound by a later cell.
+ZERO_AND_MEAN = "    x[...] = 0.0\n    return np.zeros(x.shape[1])\n"
+REWRITES_INPUT = {
+    "rewrites_input": "def mean_rows(x):\n" + ZERO_AND_MEAN,
+    "rewrites_input_lambda": "mean_rows = lambda x: (x.fill(0.0), np.zeros(x.shape[1]))[1]\n",
+    "rewrites_input_object": (
+        "class Rows:\n    def __call__(self, x):\n"
+        + ZERO_AND_MEAN.replace("    ", "        ")
+        + "mean_rows = Rows()\n"
+    ),
+}
+REBINDS_LATER = "def _rows(x):\n" + ZERO_AND_MEAN + "mean_rows = _rows\n"
 
 
 @pytest.mark.parametrize("guard", [True, False], ids=["guarded", "unguarded"])
-def test_an_answer_that_rewrites_its_inputs_fools_the_tests_only_without_the_guard(tmp_path, guard):
+def test_answers_that_rewrite_their_inputs_fool_the_tests_only_without_the_guard(tmp_path, guard):
     course = gs.make_course(tmp_path / "course", {"tiny": gs.tiny_assignment()})
     course.generate("tiny")
     honest = gs.solved(course.source("tiny"), course.release("tiny"))
     course.submit("honest", "tiny", honest)
-    cheat = gs.with_cell_source(honest, "mean_rows_solution", REWRITES_INPUT)
-    course.submit("rewrites_input", "tiny", cheat)
+    for student, answer in REWRITES_INPUT.items():
+        course.submit(student, "tiny", gs.with_cell_source(honest, "mean_rows_solution", answer))
+    # an honest mean_rows, wrapped; then a cell the student added rebinds it
+    course.submit(
+        "rebinds_later", "tiny", gs.insert_before(honest, "mean_rows_tests", REBINDS_LATER)
+    )
     unguarded = () if guard else ("--GuardedExecute.guard_answers=False",)
     result = course.autograde("tiny", STATIC_OFF, *unguarded, *LIMITS)
     assert result.returncode == 0, result.stderr[-3000:]
     scores = course.scores("tiny")
     assert scores["honest"]["mean_rows_tests"] == 3.0
-    assert scores["rewrites_input"]["mean_rows_tests"] == (0.0 if guard else 3.0), scores
+    for student in [*REWRITES_INPUT, "rebinds_later"]:
+        assert scores[student]["mean_rows_tests"] == (0.0 if guard else 3.0), (student, scores)

@@ -3,8 +3,9 @@
 A test often computes its expected value from the same arrays it passed to the answer, after
 the call. An answer that changes its inputs in place could then make the expected value match
 its own output, and an answer could return an object that only pretends to be an array. The
-autograder therefore wraps every function an answer cell defines (``guard_answers``, run inside
-the student's kernel after each answer cell) so that each call
+autograder therefore wraps every callable an answer cell binds, however it binds it (a
+``def``, a lambda, a callable object; :func:`guard_answers`, run inside the student's kernel
+after every cell, so a name rebound later is wrapped again) so that each call
 
 - runs the answer on copies of the NumPy arrays among the arguments (also inside lists, tuples
   and dicts, which are rebuilt): whatever the answer does to them, the test's own arrays stay
@@ -36,9 +37,17 @@ import numpy as np
 __all__ = ["guard_answer", "guard_answers", "plain", "private_copy", "uncopied"]
 
 _ndarray = np.ndarray
-_GUARD_MARK = "_dnnkit_guarded"
-#: guarded wrapper -> the answer it wraps (for :func:`uncopied`).
+#: guarded wrapper -> the answer it wraps. Membership here is what marks a wrapper (an
+#: attribute on the function could be set by the answer itself).
 _ORIGINALS: weakref.WeakKeyDictionary[Callable, Callable] = weakref.WeakKeyDictionary()
+#: Callables that are wrapped wherever an answer cell binds them (besides instances of
+#: classes the notebook defines); classes are never wrapped.
+_FUNCTION_TYPES = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    functools.partial,
+)
 
 
 def plain(value: Any) -> Any:
@@ -80,9 +89,16 @@ def private_copy(value: Any) -> Any:
     return value
 
 
-def guard_answer(function: Callable, name: str | None = None) -> Callable:
+def _is_guarded(function: Any) -> bool:
+    try:
+        return function in _ORIGINALS
+    except TypeError:  # not hashable or not weakly referenceable: not one of ours
+        return False
+
+
+def guard_answer(function: Callable) -> Callable:
     """``function`` wrapped as described in the module docstring (idempotent)."""
-    if getattr(function, _GUARD_MARK, False):
+    if _is_guarded(function):
         return function
 
     @functools.wraps(function)
@@ -91,7 +107,6 @@ def guard_answer(function: Callable, name: str | None = None) -> Callable:
         kwargs = {k: private_copy(v) for k, v in kwargs.items()}
         return plain(function(*args, **kwargs))
 
-    setattr(guarded, _GUARD_MARK, True)
     _ORIGINALS[guarded] = function
     return guarded
 
@@ -103,9 +118,9 @@ def uncopied(function: Callable) -> Callable:
     plain (:func:`plain`). Any other function (the student's own run, without the autograder)
     is returned as it is.
     """
-    original = _ORIGINALS.get(function) if getattr(function, _GUARD_MARK, False) else None
-    if original is None:
+    if not _is_guarded(function):
         return function
+    original = _ORIGINALS[function]
 
     @functools.wraps(original)
     def in_place(*args: Any, **kwargs: Any) -> Any:
@@ -114,15 +129,25 @@ def uncopied(function: Callable) -> Callable:
     return in_place
 
 
-def guard_answers(namespace: dict, names: Iterable[str]) -> list[str]:
-    """Wrap the plain functions ``names`` of ``namespace`` with :func:`guard_answer`.
+def _guardable(value: Any) -> bool:
+    """A function, method, ``functools.partial`` or callable instance of a class defined in
+    the notebook: whatever an answer can bind to a task's name and the tests then call.
+    Classes and other objects (modules, Keras models, arrays) are not."""
+    if isinstance(value, type) or _is_guarded(value):
+        return False
+    if isinstance(value, _FUNCTION_TYPES):
+        return True
+    return callable(value) and getattr(type(value), "__module__", None) == "__main__"
 
-    Classes and other objects are left alone. Returns the names that were wrapped.
-    """
+
+def guard_answers(namespace: dict, names: Iterable[str]) -> list[str]:
+    """Wrap the callables ``names`` of ``namespace`` with :func:`guard_answer` (see
+    :func:`_guardable`). Returns the names that were wrapped; run it again after any cell
+    that may rebind them, and a name rebound to an unwrapped callable is wrapped again."""
     wrapped = []
     for name in names:
         value = namespace.get(name)
-        if isinstance(value, types.FunctionType) and not getattr(value, _GUARD_MARK, False):
-            namespace[name] = guard_answer(value, name)
+        if _guardable(value):
+            namespace[name] = guard_answer(value)
             wrapped.append(name)
     return wrapped

@@ -21,7 +21,7 @@ from traitlets import Bool, Float, Integer, default
 
 from .cells import PROBE, error_output, is_setup_cell, settle_test_outputs, stub_source
 from .kernels import GradingKernelManager
-from .scope import defined_names
+from .scope import bound_names, defined_names
 
 #: Run silently after an answer cell: wrap the functions it defined (dnnkit.answer_guard).
 GUARD = "__import__('dnnkit.answer_guard', fromlist=['guard_answers']).guard_answers(globals(), {names!r})"
@@ -121,6 +121,7 @@ class GuardedExecute(Execute):
         self._prepare_kernel_manager()
         run = _Run(started=time.monotonic(), probing=self.probe)
         self._output_bytes, self._output_cut = 0, False
+        self._answer_names: set[str] = set()  # bound by editable cells (see _guard_answers)
         self._probe_works = False  # set by the first successful probe
         while run.position < len(self.nb.cells):
             failure = self._run_in_fresh_kernel(run)
@@ -190,11 +191,17 @@ class GuardedExecute(Execute):
         return None
 
     def _guard_answers(self, cell) -> None:
-        """Wrap the functions an editable cell defined (``dnnkit.answer_guard``): the tests
-        then call them on inputs they cannot change and get plain values back."""
-        names = [] if is_locked(cell) else defined_names(cell.source)
-        if names and self.guard_answers:
-            run_sync(self._run_silently)(GUARD.format(names=names))
+        """After every cell, wrap what the editable cells so far bound at their top level
+        (``dnnkit.answer_guard``): the tests then call the answers on copies of their inputs
+        and get plain values back. Names are gathered from every editable cell and all of them
+        are checked after every cell, so an answer rebound later (by a later cell, or by code
+        a test ran) is wrapped again before the next cell."""
+        if not self.guard_answers:
+            return
+        if not is_locked(cell):
+            self._answer_names.update(bound_names(cell.source))
+        if self._answer_names:
+            run_sync(self._run_silently)(GUARD.format(names=sorted(self._answer_names)))
 
     def _settle_failure(self, run: _Run, failure: _Failure) -> bool:
         """Mark the failed cell; True when grading stops here."""

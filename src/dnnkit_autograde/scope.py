@@ -182,6 +182,12 @@ def target_root(node) -> ast.AST:
     return node
 
 
+def bound_names(source: str) -> list[str]:
+    """Every name a cell binds at its top level (``def``, ``class``, assignment, import...)."""
+    tree = parse(source)
+    return [] if tree is None else list(top_level_bindings(tree))
+
+
 def defined_names(source: str) -> list[str]:
     """The functions and classes a cell defines at its top level."""
     tree = parse(source)
