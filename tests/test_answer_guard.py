@@ -145,6 +145,28 @@ def test_every_way_to_bind_an_answer_is_wrapped():
     assert not x.any()
 
 
+def test_objects_that_resist_inspection_are_wrapped_all_the_same():
+    def refuse(*args):
+        raise ValueError("no")
+
+    hostile = type(
+        "Hostile",
+        (),
+        {
+            "__call__": lambda self, x: zero_and_mean(x),
+            "__hash__": refuse,
+            "__class__": property(refuse),
+            "__module__": "__main__",
+        },
+    )
+    namespace = {"answer": hostile(), "after": lambda x: zero_and_mean(x)}
+    assert guard_answers(namespace, ["answer", "after"]) == ["answer", "after"]
+    for answer in namespace.values():
+        x = np.ones((2, 2))
+        answer(x)
+        np.testing.assert_array_equal(x, np.ones((2, 2)))
+
+
 def test_classes_and_library_objects_are_not_wrapped():
     class Layer:  # a class the tests instantiate (a Keras layer, say)
         def __call__(self, x):

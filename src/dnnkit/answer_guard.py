@@ -92,7 +92,7 @@ def private_copy(value: Any) -> Any:
 def _is_guarded(function: Any) -> bool:
     try:
         return function in _ORIGINALS
-    except TypeError:  # not hashable or not weakly referenceable: not one of ours
+    except Exception:  # noqa: BLE001 - unhashable, no weak reference, or a hostile __hash__
         return False
 
 
@@ -133,11 +133,14 @@ def _guardable(value: Any) -> bool:
     """A function, method, ``functools.partial`` or callable instance of a class defined in
     the notebook: whatever an answer can bind to a task's name and the tests then call.
     Classes and other objects (modules, Keras models, arrays) are not."""
-    if isinstance(value, type) or _is_guarded(value):
-        return False
-    if isinstance(value, _FUNCTION_TYPES):
-        return True
-    return callable(value) and getattr(type(value), "__module__", None) == "__main__"
+    try:
+        if isinstance(value, type) or _is_guarded(value):
+            return False
+        if isinstance(value, _FUNCTION_TYPES):
+            return True
+        return callable(value) and getattr(type(value), "__module__", None) == "__main__"
+    except Exception:  # noqa: BLE001 - an object that resists inspection (a raising
+        return callable(value)  # __class__ property...) is wrapped if it can be called
 
 
 def guard_answers(namespace: dict, names: Iterable[str]) -> list[str]:
