@@ -155,10 +155,12 @@ def session(lab):
         seen["timings"]["rendered"] = time.perf_counter() - start
 
         # The kernel: the status bar says "<kernel> | Idle" once it has started.
-        page.wait_for_function(
-            "() => /\\|\\s*Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText)"
+        # (The text is kept from the moment it said Idle: the kernel may be busy again later.)
+        idle = page.wait_for_function(
+            "() => { const text = document.querySelector('#jp-main-statusbar')?.innerText;"
+            " return /\\|\\s*Idle/.test(text) ? text : null; }"
         )
-        seen["status_bar"] = page.inner_text("#jp-main-statusbar")
+        seen["status_bar"] = idle.json_value()
         seen["kernels"] = _api(f"{lab['base']}api/kernels?token={lab['token']}")
         seen["timings"]["kernel idle"] = time.perf_counter() - start
 

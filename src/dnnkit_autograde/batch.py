@@ -31,6 +31,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -348,14 +349,16 @@ def _run(spec: ClusterSpec, course: CoursePayload, plan: Plan, coursedir, progre
     try:
         with connect(spec) as client:
             workers = worker_count(client)
-            # After the local workers are forked: they must not inherit this handler.
-            previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+            # After the local workers are forked: they must not inherit these handlers.
+            _STOP.clear()
+            previous = {sig: signal.signal(sig, _raise_interrupt) for sig in _STOP_SIGNALS}
             try:
                 _grade_all(client, course, plan, coursedir, progress)
             except KeyboardInterrupt:
                 interrupted = True
             finally:
-                signal.signal(signal.SIGTERM, previous_term)
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
     except KeyboardInterrupt:  # while connecting or shutting down
         interrupted = True
     for student in plan.todo:
@@ -363,7 +366,15 @@ def _run(spec: ClusterSpec, course: CoursePayload, plan: Plan, coursedir, progre
     return interrupted, workers
 
 
+#: Set by Ctrl-C or SIGTERM during a batch. The handler also raises KeyboardInterrupt, but
+#: Python drops an exception raised inside a garbage-collector callback (Dask installs one),
+#: so the batch checks this flag after every result too.
+_STOP = threading.Event()
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _raise_interrupt(signum, frame):
+    _STOP.set()
     raise KeyboardInterrupt
 
 
@@ -401,6 +412,8 @@ def _grade_all(client, course: CoursePayload, plan: Plan, coursedir, progress: b
                 bar.update(1)
                 failed = sum(o.status == Status.FAILED for o in plan.outcomes.values())
                 bar.set_postfix(failed=failed, refresh=False)
+                if _STOP.is_set():
+                    raise KeyboardInterrupt
     finally:
         bar.close()
         client.cancel([*futures, shared], force=True)
