@@ -19,6 +19,7 @@ nothing of the course.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -35,6 +36,23 @@ __all__ = [
     "local_workers",
     "worker_count",
 ]
+
+
+#: Dask settings of the local cluster. Its workers are forked where Linux allows it (they
+#: inherit the imported nbgrader), else spawned. Dask's defaults serve its dashboard and long
+#: interactive sessions: every process would wake every 20 ms to check that its event loop is
+#: not blocked, each worker would sample its running task's stack every 10 ms for a profile
+#: nobody reads, and read its system and memory figures every 0.5 and 0.1 s. On 2 cores these
+#: wake-ups took a tenth of a core from grading (``benchmarks/grading_throughput.py``).
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.multiprocessing-method": (
+        "fork" if sys.platform.startswith("linux") else "spawn"
+    ),
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 
 class ClusterUnavailable(RuntimeError):
@@ -89,7 +107,11 @@ def connect(spec: ClusterSpec) -> Iterator[object]:
 
     cluster = None
     if spec.scheduler is None:
-        with dask.config.set({"distributed.worker.multiprocessing-method": _start_method()}):
+        # What exists now (the imported nbgrader, Dask, SQLAlchemy) lives as long as the batch:
+        # the garbage collector stops walking it, here and in the workers forked from here
+        # (Python's advice for a parent that forks); undone when the cluster is closed.
+        gc.freeze()
+        with dask.config.set(LOCAL_CLUSTER_CONFIG):
             cluster = LocalCluster(
                 n_workers=spec.workers,
                 threads_per_worker=1,
@@ -124,11 +146,7 @@ def connect(spec: ClusterSpec) -> Iterator[object]:
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=10)
-
-
-def _start_method() -> str:
-    """fork where it is available (workers inherit the imported nbgrader), else spawn."""
-    return "fork" if sys.platform.startswith("linux") else "spawn"
+            gc.unfreeze()
 
 
 def worker_count(client) -> int:
