@@ -456,6 +456,44 @@ def test_local_cluster_has_a_quarter_more_workers_than_cores():
     assert [local_workers(n) for n in (1, 2, 4, 8, 16)] == [2, 3, 5, 10, 20]
 
 
+def _worker_settings():
+    """Run inside a Dask worker: the settings the local cluster is meant to give it."""
+    import gc
+    import os
+
+    import dask
+
+    return {
+        "profile": dask.config.get("distributed.worker.profile.enabled"),
+        "tick": dask.config.get("distributed.admin.tick.interval"),
+        "frozen": gc.get_freeze_count(),
+        "pid": os.getpid(),
+    }
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers: Linux")
+def test_local_cluster_workers_are_forked_with_the_grading_settings():
+    """The local cluster's workers run without Dask's task profiler and 20 ms ticks, with the
+    imported modules frozen for the garbage collector (inherited: forked after the freeze); the
+    coordinator's freeze is undone when the cluster closes. Oracle: the settings read inside
+    each worker process, LOCAL_CLUSTER_CONFIG, and gc's own counters."""
+    import gc
+
+    from dnnkit_autograde.cluster import LOCAL_CLUSTER_CONFIG, ClusterSpec, connect
+
+    assert gc.get_freeze_count() == 0
+    with connect(ClusterSpec(None, 2, 60)) as client:
+        assert gc.get_freeze_count() > 0
+        settings = list(client.run(_worker_settings).values())
+    assert gc.get_freeze_count() == 0
+    assert len(settings) == 2
+    for got in settings:
+        assert got["pid"] != os.getpid()
+        assert got["profile"] is False
+        assert got["tick"] == LOCAL_CLUSTER_CONFIG["distributed.admin.tick.interval"] == "1s"
+        assert got["frozen"] > 10_000  # nbgrader, Dask and SQLAlchemy: far more than this
+
+
 def test_unpacking_refuses_paths_outside_the_folder(tmp_path):
     from dnnkit_autograde.tasks import unpack_files
 

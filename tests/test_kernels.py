@@ -113,3 +113,40 @@ def test_wait_for_ready_names_a_kernel_that_died_before_answering(tmp_path):
             await km.shutdown_kernel()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_kernels_started_together_each_talk_over_their_own_ipc_folder(tmp_path):
+    """Grading kernels outside the sandbox use no TCP port (two kernels started at the same
+    moment could be given the same one: jupyter_client issue #487): each has IPC sockets in a
+    folder of its own, nothing in the notebook's folder, and the folder goes with the kernel.
+    Oracle: each kernel prints its own number; the connection files and the file system."""
+    import json
+
+    async def start_and_ask(number: int):
+        km = GradingKernelManager(kernel_name="python3")
+        await km.start_kernel(cwd=str(tmp_path))
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            answer = await _run(kc, f"print({number} * 2)")
+        finally:
+            kc.stop_channels()
+        connection = json.loads(Path(km.connection_file).read_text())
+        return km, answer, connection
+
+    async def scenario():
+        started = await asyncio.gather(*(start_and_ask(n) for n in range(4)))
+        folders = [km.runtime_folder for km, _, _ in started]
+        await asyncio.gather(*(km.shutdown_kernel() for km, _, _ in started))
+        return started, folders
+
+    started, folders = asyncio.run(scenario())
+    assert len(set(folders)) == 4 and None not in folders
+    for number, ((_, answer, connection), folder) in enumerate(zip(started, folders, strict=True)):
+        assert answer == ("ok", f"{number * 2}\n")
+        assert connection["transport"] == "ipc"
+        assert connection["ip"] == os.path.join(folder, "kernel-ipc")
+        assert not os.path.exists(folder)
+    assert list(tmp_path.iterdir()) == []

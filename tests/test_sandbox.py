@@ -449,7 +449,12 @@ def test_kernel_spec_names_the_provisioner_unless_disabled():
     config.Sandbox.enabled = False
     plain = SandboxedKernelManager(kernel_name="python3", config=config)
     assert "kernel_provisioner" not in plain.kernel_spec.metadata
-    assert plain.transport == "tcp"
+    assert plain.transport == "ipc"  # as every grading kernel: no TCP port to race for
+    plain.use_runtime_folder()  # ... in a folder of its own, as outside the sandbox
+    assert plain.runtime_folder and plain.ip.startswith(plain.runtime_folder + os.sep)
+    os.rmdir(plain.runtime_folder)
+    km.use_runtime_folder()  # in the sandbox, the provisioner makes it (where it can bind it)
+    assert km.runtime_folder is None
     original = AsyncKernelManager(kernel_name="python3").kernel_spec  # not changed for others
     assert "kernel_provisioner" not in original.metadata
 

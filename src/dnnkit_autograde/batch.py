@@ -582,10 +582,16 @@ def main(argv=None) -> int:
     print(format_report(report, verbose=args.verbose))
     if not args.no_report:
         _write_class_report(report, args.course_dir, nbgrader_args, argv)
-    # The process exits next; its last garbage collection would walk every object of nbgrader,
-    # Dask and SQLAlchemy (half a second on 2 cores) only to free memory the exit frees anyway.
-    gc.freeze()
     return report.exit_code
+
+
+def cli() -> None:
+    """The console script ``dnnkit-autograde``: ``main``, then exit with its code."""
+    code = main()
+    # Python's last garbage collection at exit would walk every object of nbgrader, Dask and
+    # SQLAlchemy (half a second on 2 cores) only to free memory that the exit frees anyway.
+    gc.freeze()
+    sys.exit(code)
 
 
 def _write_class_report(report: BatchReport, course_dir, nbgrader_args, argv) -> None:
@@ -605,4 +611,4 @@ def _write_class_report(report: BatchReport, course_dir, nbgrader_args, argv) ->
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    cli()

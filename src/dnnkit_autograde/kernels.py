@@ -12,6 +12,11 @@ make sense for a user's kernel are pure idle time here, paid by every graded not
   PID namespace) and waits for that process itself; nothing in a grading kernel needs a clean
   exit.
 
+Grading kernels talk to their client over IPC sockets in a folder of their own (on POSIX), not
+over TCP: jupyter_client picks a TCP kernel's ports by opening and closing them before the kernel
+starts, so two kernels started at the same moment by two workers of a batch can be given the
+same port (jupyter_client issue #487), and one of them fails.
+
 ``GuardedExecute`` uses :class:`GradingKernelManager` for kernels outside the sandbox and
 :class:`~dnnkit_autograde.sandbox.SandboxedKernelManager`, a subclass, inside it, so both run
 the same way and the sandbox's cost is measured alone.
@@ -20,14 +25,26 @@ the same way and the sandbox's cost is measured alone.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
 import time
 from queue import Empty
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import DottedObjectName, Float, Type
+from traitlets import DottedObjectName, Float, Type, default
 
-__all__ = ["GradingKernelClient", "GradingKernelManager"]
+__all__ = ["GradingKernelClient", "GradingKernelManager", "runtime_parent"]
+
+
+def runtime_parent() -> str:
+    """Where kernels' runtime folders (connection file, IPC sockets) are made: ``/dev/shm``
+    where it is writable (in memory, and a short path: a socket's path has at most 107
+    characters), else the temporary folder."""
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK):
+        return "/dev/shm"
+    return tempfile.gettempdir()
 
 
 class GradingKernelClient(AsyncKernelClient):
@@ -72,6 +89,30 @@ class GradingKernelManager(AsyncKernelManager):
     reap_timeout = Float(
         5.0, help="Seconds to wait for a killed kernel's process to exit.", config=True
     )
+
+    #: The kernel's own runtime folder (connection file and IPC sockets), while it runs.
+    runtime_folder: str | None = None
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc" if os.name == "posix" else "tcp"
+
+    def use_runtime_folder(self) -> None:
+        """Put the connection file and the IPC sockets in a new folder of this kernel's own."""
+        if self.transport == "ipc" and self.runtime_folder is None:
+            self.runtime_folder = tempfile.mkdtemp(prefix="dnnkit-kernel-", dir=runtime_parent())
+            self.connection_file = os.path.join(self.runtime_folder, "kernel.json")
+            self.ip = os.path.join(self.runtime_folder, "kernel-ipc")
+
+    async def _async_pre_start_kernel(self, **kw):
+        self.use_runtime_folder()
+        return await super()._async_pre_start_kernel(**kw)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart and self.runtime_folder is not None:
+            shutil.rmtree(self.runtime_folder, ignore_errors=True)
+            self.runtime_folder = None
 
     async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
         """Kill the kernel and wait for its process to exit, then let jupyter_client clean

@@ -46,10 +46,10 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
-from traitlets import Bool, Integer, List, Unicode, default
+from traitlets import Bool, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .kernels import GradingKernelManager
+from .kernels import GradingKernelManager, runtime_parent
 from .limits import (
     Enforcement,
     KernelCgroup,
@@ -170,11 +170,7 @@ class Sandbox(LoggingConfigurable):
 
     def runtime_parent(self) -> str:
         """The folder in which kernels' runtime folders are made (see ``runtime_root``)."""
-        if self.runtime_root:
-            return self.runtime_root
-        if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK):
-            return "/dev/shm"
-        return tempfile.gettempdir()
+        return self.runtime_root or runtime_parent()
 
     def limits(self) -> Limits:
         """The configured per-kernel limits."""
@@ -459,9 +455,11 @@ class SandboxedKernelManager(GradingKernelManager):
     ``interrupt_mode = "message"``; with ``c.Sandbox.enabled = False`` it is a plain manager.
     """
 
-    @default("transport")
-    def _default_transport(self) -> str:
-        return "ipc" if Sandbox(parent=self).enabled else "tcp"
+    def use_runtime_folder(self) -> None:
+        """Without the sandbox, as a plain grading kernel; in it, the provisioner makes the
+        runtime folder (where the sandbox can bind it)."""
+        if not Sandbox(parent=self).enabled:
+            super().use_runtime_folder()
 
     @property
     def kernel_spec(self):
