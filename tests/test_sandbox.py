@@ -529,3 +529,72 @@ def test_read_only_folders_under_tmp_stay_visible(course, tmp_path):
             f"os.access({str(shared)!r}, os.W_OK))"
         )
     assert run.status == "ok" and run.stdout.split() == ["visible", "False"], run
+
+
+MATPLOTLIB_IN_KERNEL = """
+import logging, os, matplotlib
+records = []
+handler = logging.Handler()
+handler.emit = records.append
+logging.getLogger("matplotlib.font_manager").addHandler(handler)
+logging.getLogger("matplotlib.font_manager").setLevel(logging.INFO)
+import matplotlib.font_manager as fm
+listed = [n for n in os.listdir(matplotlib.get_cachedir()) if n.startswith("fontlist")]
+path = os.path.join(matplotlib.get_cachedir(), listed[0])
+try:
+    open(path, "a").close()
+    writable = "writable"
+except OSError:
+    writable = "read-only"
+rebuilt = any("generated new fontManager" in r.getMessage() for r in records)
+print(matplotlib.get_cachedir(), len(listed), writable, rebuilt, len(fm.fontManager.ttflist) > 0)
+"""
+
+
+@needs_sandbox
+@pytest.mark.slow
+def test_matplotlib_reads_the_graders_font_list_and_cannot_change_it(tmp_path):
+    """A sandboxed kernel starts with an empty home; matplotlib's font scan (0.8 s, Keras
+    triggers it) is not redone: the grader's list is bound read-only into MPLCONFIGDIR, which
+    stays writable. Oracle: matplotlib's own "generated new fontManager" log line, and the
+    file's bytes before and after."""
+    from dnnkit_autograde.font_list import matplotlib_font_list
+    from dnnkit_autograde.sandbox import MPLCONFIG_DIR
+
+    font_list = matplotlib_font_list()
+    assert font_list is not None
+    before = Path(font_list).read_bytes()
+    with kernel(tmp_path) as k:
+        run = k.run(MATPLOTLIB_IN_KERNEL, timeout=120)
+    assert run.status == "ok", run
+    assert run.stdout.split() == [MPLCONFIG_DIR, "1", "read-only", "False", "True"]
+    assert Path(font_list).read_bytes() == before
+
+
+def test_font_list_is_made_once_from_system_fonts(tmp_path, monkeypatch):
+    """Made on first use in $XDG_CACHE_HOME/dnnkit-sandbox/matplotlib-<version>/ by
+    matplotlib itself (its JSON, its version), then found there without running it again.
+    Oracle: the file matplotlib wrote; a second call made nothing new."""
+    import importlib.metadata
+    import json
+
+    from dnnkit_autograde import font_list
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    font_list.matplotlib_font_list.cache_clear()
+    try:
+        path = Path(font_list.matplotlib_font_list())
+        version = importlib.metadata.version("matplotlib")
+        assert path.parent == tmp_path / "dnnkit-sandbox" / f"matplotlib-{version}"
+        data = json.loads(path.read_text())
+        assert (
+            data["__class__"] == "FontManager" and path.name == f"fontlist-v{data['_version']}.json"
+        )
+        assert all(not entry["fname"].startswith(str(tmp_path)) for entry in data["ttflist"])
+        assert [p.name for p in path.parent.iterdir()] == [path.name]  # its scratch folder gone
+        font_list.matplotlib_font_list.cache_clear()
+        mtime = path.stat().st_mtime_ns
+        assert font_list.matplotlib_font_list() == str(path)
+        assert path.stat().st_mtime_ns == mtime
+    finally:
+        font_list.matplotlib_font_list.cache_clear()

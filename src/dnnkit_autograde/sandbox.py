@@ -17,7 +17,8 @@ Inside, the kernel (``uid`` 65534, no capabilities, ``no_new_privs``) sees:
   fresh, size-limited tmpfs per kernel, gone when it ends. Neither is on ``sys.path``
   (``python -I``, IPython's ``ignore_cwd``), so a file written there never shadows a module.
   The notebook being graded is *not* there by default (:attr:`Sandbox.copy_notebooks`): in
-  ``nbgrader autograde`` it holds the hidden tests;
+  ``nbgrader autograde`` it holds the hidden tests. Matplotlib's font list, made once by the
+  grader (:mod:`.font_list`), is bound read-only into its ``MPLCONFIGDIR``;
 - no network (its own, empty network namespace) and its own PID, IPC, UTS, cgroup and user
   namespaces, so it can signal nothing outside; it dies with the grader (``--die-with-parent``)
   and cannot reach the terminal (``--new-session``). It talks to its client over unix sockets
@@ -49,6 +50,7 @@ from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Bool, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from .font_list import matplotlib_font_list
 from .kernels import GradingKernelManager, runtime_parent
 from .limits import (
     Enforcement,
@@ -73,6 +75,9 @@ PROVISIONER_NAME = "dnnkit-sandbox"
 
 #: The kernel's working directory and ``HOME`` inside the sandbox.
 SCRATCH = "/home/student"
+
+#: Matplotlib's configuration and cache folder inside the sandbox (``MPLCONFIGDIR``).
+MPLCONFIG_DIR = f"{SCRATCH}/.config/matplotlib"
 
 #: The user and group the kernel runs as inside the sandbox ("nobody").
 SANDBOX_ID = 65534
@@ -199,7 +204,7 @@ class Sandbox(LoggingConfigurable):
             "HOME": SCRATCH,
             "LANG": "C.UTF-8",
             "TMPDIR": "/tmp",
-            "MPLCONFIGDIR": f"{SCRATCH}/.config/matplotlib",
+            "MPLCONFIGDIR": MPLCONFIG_DIR,
             "KERAS_HOME": f"{SCRATCH}/.keras",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYTHONNOUSERSITE": "1",
@@ -292,10 +297,13 @@ class KernelMounts:
         Host folder with the connection file and the IPC sockets (bound read-write, same path).
     notebooks : tuple of str
         Host notebooks bound read-only into the scratch folder.
+    font_list : str, optional
+        Matplotlib's font list (:mod:`.font_list`), bound read-only into ``MPLCONFIG_DIR``.
     """
 
     runtime: str
     notebooks: tuple[str, ...] = ()
+    font_list: str | None = None
 
 
 def _system_args() -> list[str]:
@@ -346,6 +354,13 @@ def bwrap_args(sandbox: Sandbox, mounts: KernelMounts, env: dict[str, str]) -> l
     args += ["--size", size, "--tmpfs", SCRATCH]
     for notebook in mounts.notebooks:
         args += ["--ro-bind", notebook, f"{SCRATCH}/{os.path.basename(notebook)}"]
+    if mounts.font_list:
+        args += ["--dir", MPLCONFIG_DIR]  # made by the kernel's user: matplotlib writes there
+        args += [
+            "--ro-bind",
+            mounts.font_list,
+            f"{MPLCONFIG_DIR}/{os.path.basename(mounts.font_list)}",
+        ]
     args += ["--chdir", SCRATCH, "--remount-ro", "/"]
     return args
 
@@ -405,7 +420,8 @@ class SandboxProvisioner(LocalProvisioner):
         if self.sandbox.copy_notebooks:
             notebooks = tuple(sorted(str(p) for p in Path(launch_cwd).glob("*.ipynb")))
         env = self.sandbox.environment(kwargs.pop("env"), spec_env)
-        inner = [bwrap, *bwrap_args(self.sandbox, KernelMounts(runtime, notebooks), env), "--"]
+        mounts = KernelMounts(runtime, notebooks, matplotlib_font_list())
+        inner = [bwrap, *bwrap_args(self.sandbox, mounts, env), "--"]
         kwargs["cmd"] = self._limit(inner + isolate_python(kwargs["cmd"]))
         kwargs["cwd"] = runtime
         kwargs["env"] = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}
