@@ -37,6 +37,15 @@ async def _run(kc, code: str) -> tuple[str, str]:
     return reply["content"]["status"], "".join(out)
 
 
+async def _start(cwd, manager_class=GradingKernelManager):
+    """A started kernel's manager and client (channels open, not yet waited for)."""
+    km = manager_class(kernel_name="python3", config=Config())
+    await km.start_kernel(cwd=str(cwd))
+    kc = km.client()
+    kc.start_channels()
+    return km, kc
+
+
 def _gone(pid: int) -> bool:
     """No such process, or a zombie (dead, waiting for its new parent to reap it)."""
     try:
@@ -51,11 +60,8 @@ def _gone(pid: int) -> bool:
 def test_first_output_arrives_and_shutdown_leaves_no_process(tmp_path, manager_class):
     async def scenario():
         for _ in range(3):  # fresh kernels: the first message of each must not be lost
-            km = manager_class(kernel_name="python3", config=Config())
-            await km.start_kernel(cwd=str(tmp_path))
-            kc = km.client()
+            km, kc = await _start(tmp_path, manager_class)
             assert isinstance(kc, GradingKernelClient)
-            kc.start_channels()
             try:
                 await kc.wait_for_ready(timeout=60)
                 status, out = await _run(kc, "print('first', 6 * 7)")
@@ -80,10 +86,7 @@ def test_first_output_arrives_and_shutdown_leaves_no_process(tmp_path, manager_c
 
 def test_kernel_that_exited_by_itself_is_shut_down_cleanly(tmp_path):
     async def scenario():
-        km = GradingKernelManager(kernel_name="python3")
-        await km.start_kernel(cwd=str(tmp_path))
-        kc = km.client()
-        kc.start_channels()
+        km, kc = await _start(tmp_path)
         try:
             await kc.wait_for_ready(timeout=60)
             kc.execute("import os; os._exit(3)")
@@ -124,10 +127,7 @@ def test_kernels_started_together_each_talk_over_their_own_ipc_folder(tmp_path):
     import json
 
     async def start_and_ask(number: int):
-        km = GradingKernelManager(kernel_name="python3")
-        await km.start_kernel(cwd=str(tmp_path))
-        kc = km.client()
-        kc.start_channels()
+        km, kc = await _start(tmp_path)
         try:
             await kc.wait_for_ready(timeout=60)
             answer = await _run(kc, f"print({number} * 2)")
