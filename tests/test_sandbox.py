@@ -573,24 +573,35 @@ def test_matplotlib_reads_the_graders_font_list_and_cannot_change_it(tmp_path):
 
 def test_font_list_is_made_once_from_system_fonts(tmp_path, monkeypatch):
     """Made on first use in $XDG_CACHE_HOME/dnnkit-sandbox/matplotlib-<version>/ by
-    matplotlib itself (its JSON, its version), then found there without running it again.
-    Oracle: the file matplotlib wrote; a second call made nothing new."""
+    matplotlib itself (its JSON, its version), from the system's fonts and not from the
+    grader's home, then found there without running it again. Oracle: the file matplotlib
+    wrote (a font placed in the home's ~/.fonts, which matplotlib scans, is not in it); a
+    second call made nothing new."""
     import importlib.metadata
     import json
 
+    import matplotlib
+
     from dnnkit_autograde import font_list
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    home = tmp_path / "home"
+    (home / ".fonts").mkdir(parents=True)
+    dejavu = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    shutil.copy(dejavu, home / ".fonts" / "GraderOwnSans.ttf")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     font_list.matplotlib_font_list.cache_clear()
     try:
         path = Path(font_list.matplotlib_font_list())
         version = importlib.metadata.version("matplotlib")
-        assert path.parent == tmp_path / "dnnkit-sandbox" / f"matplotlib-{version}"
+        assert path.parent == tmp_path / "cache" / "dnnkit-sandbox" / f"matplotlib-{version}"
         data = json.loads(path.read_text())
         assert (
             data["__class__"] == "FontManager" and path.name == f"fontlist-v{data['_version']}.json"
         )
-        assert all(not entry["fname"].startswith(str(tmp_path)) for entry in data["ttflist"])
+        fonts = [entry["fname"] for entry in data["ttflist"]]
+        assert any(name.endswith("DejaVuSans.ttf") for name in fonts)
+        assert not any("GraderOwnSans" in name for name in fonts)
         assert [p.name for p in path.parent.iterdir()] == [path.name]  # its scratch folder gone
         font_list.matplotlib_font_list.cache_clear()
         mtime = path.stat().st_mtime_ns

@@ -150,7 +150,7 @@ def guard_answers(namespace: dict, names: Iterable[str]) -> list[str]:
     wrapped = []
     for name in names:
         value = namespace.get(name)
-        if callable(value) and _guardable(value):
+        if _guardable(value):
             namespace[name] = guard_answer(value)
             wrapped.append(name)
     return wrapped

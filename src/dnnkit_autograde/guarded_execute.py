@@ -23,7 +23,8 @@ from .cells import PROBE, error_output, is_setup_cell, settle_test_outputs, stub
 from .kernels import GradingKernelManager
 from .scope import bound_names, defined_names
 
-#: Run silently after an answer cell: wrap the functions it defined (dnnkit.answer_guard).
+#: Run silently after every cell: wrap the callables bound to ``names`` by editable cells
+#: (dnnkit.answer_guard; see ``GuardedExecute._guard_answers``).
 GUARD = "__import__('dnnkit.answer_guard', fromlist=['guard_answers']).guard_answers(globals(), {names!r})"
 
 
