@@ -30,7 +30,7 @@ import numbers
 import types
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -129,7 +129,7 @@ def uncopied(function: Callable) -> Callable:
     return in_place
 
 
-def _guardable(value: Any) -> bool:
+def _guardable(value: Any) -> TypeGuard[Callable[..., Any]]:
     """A function, method, ``functools.partial`` or callable instance of a class defined in
     the notebook: whatever an answer can bind to a task's name and the tests then call.
     Classes and other objects (modules, Keras models, arrays) are not."""
