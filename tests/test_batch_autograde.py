@@ -494,6 +494,30 @@ def test_local_cluster_workers_are_forked_with_the_grading_settings():
         assert got["frozen"] > 10_000  # nbgrader, Dask and SQLAlchemy: far more than this
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers: Linux")
+def test_local_cluster_is_closed_and_a_callers_freeze_kept_when_the_batch_fails():
+    """An error inside ``connect`` still shuts the local cluster's worker processes down, and a
+    garbage-collector freeze the caller made before is the caller's: ``connect`` leaves it.
+    Oracle: the workers' PIDs read inside them, then their state in /proc; gc's own counter."""
+    import gc
+
+    from dnnkit_autograde.cluster import ClusterSpec, connect
+
+    gc.freeze()
+    try:
+        assert gc.get_freeze_count() > 10_000
+        with pytest.raises(RuntimeError, match="the batch failed"):
+            with connect(ClusterSpec(None, 2, 60)) as client:
+                pids = list(client.run(os.getpid).values())
+                assert len(pids) == 2 and _alive(pids) == pids
+                raise RuntimeError("the batch failed")
+        # still frozen (a little less: frozen objects that were freed meanwhile leave it)
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+    assert _wait_gone(pids, seconds=10) == []
+
+
 def test_unpacking_refuses_paths_outside_the_folder(tmp_path):
     from dnnkit_autograde.tasks import unpack_files
 

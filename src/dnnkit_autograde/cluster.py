@@ -97,57 +97,92 @@ def available_cores() -> int:
 @contextlib.contextmanager
 def connect(spec: ClusterSpec) -> Iterator[object]:
     """A ``distributed.Client`` on the cluster of ``spec``, its workers set up (nbgrader
-    imported); a local cluster is shut down on exit.
+    imported); a local cluster is shut down on exit, also when starting it fails half-way.
 
     Yields
     ------
     distributed.Client
     """
-    import dask
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    cluster = None
-    if spec.scheduler is None:
-        # What exists now (the imported nbgrader, Dask, SQLAlchemy) lives as long as the batch:
-        # the garbage collector stops walking it, here and in the workers forked from here
-        # (Python's advice for a parent that forks); undone when the cluster is closed.
-        gc.freeze()
+    with contextlib.ExitStack() as stack:
+        if spec.scheduler is None:
+            cluster = stack.enter_context(_local_cluster(spec.workers))
+            client = Client(cluster, timeout=spec.connect_timeout)
+        else:
+            client = _existing_cluster_client(spec)
+        stack.callback(_close_quietly, client)
+        if spec.scheduler is not None:
+            _wait_for_a_worker(client, spec)
+        client.register_plugin(WorkerSetup(capture_output=spec.scheduler is None))
+        yield client
+
+
+@contextlib.contextmanager
+def _local_cluster(workers: int) -> Iterator[object]:
+    """A ``LocalCluster`` of ``workers`` single-threaded processes, closed on exit."""
+    import dask
+    from distributed import LocalCluster
+
+    with _garbage_collector_frozen():
         with dask.config.set(LOCAL_CLUSTER_CONFIG):
             cluster = LocalCluster(
-                n_workers=spec.workers,
+                n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
                 silence_logs=logging.CRITICAL,
             )
-        client = Client(cluster, timeout=spec.connect_timeout)
-    else:
         try:
-            client = Client(spec.scheduler, timeout=spec.connect_timeout)
-        except (OSError, TimeoutError) as exc:
-            raise ClusterUnavailable(
-                f"cannot reach the Dask scheduler at {spec.scheduler} ({exc}); start one with "
-                "`dask scheduler` and `dask worker ADDRESS`, or leave out --scheduler to use "
-                "this machine's cores"
-            ) from None
+            yield cluster
+        finally:
+            _close_quietly(cluster)
+
+
+@contextlib.contextmanager
+def _garbage_collector_frozen() -> Iterator[None]:
+    """What exists now (the imported nbgrader, Dask, SQLAlchemy) lives as long as the batch:
+    the garbage collector stops walking it, here and in the workers forked from here (Python's
+    advice for a parent that forks). Undone on exit, unless the caller had frozen it already:
+    then the freeze is the caller's to undo."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
     try:
-        if cluster is None:
-            try:
-                client.wait_for_workers(1, timeout=spec.connect_timeout)
-            except TimeoutError:
-                raise ClusterUnavailable(
-                    f"no Dask worker joined the scheduler at {spec.scheduler} within "
-                    f"{spec.connect_timeout:.0f} s"
-                ) from None
-        client.register_plugin(WorkerSetup(capture_output=cluster is not None))
-        yield client
+        yield
     finally:
-        with contextlib.suppress(Exception):
-            client.close(timeout=10)
-        if cluster is not None:
-            with contextlib.suppress(Exception):
-                cluster.close(timeout=10)
-            gc.unfreeze()
+        gc.unfreeze()
+
+
+def _existing_cluster_client(spec: ClusterSpec):
+    """A client on the scheduler at ``spec.scheduler``, or :class:`ClusterUnavailable`."""
+    from distributed import Client
+
+    try:
+        return Client(spec.scheduler, timeout=spec.connect_timeout)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterUnavailable(
+            f"cannot reach the Dask scheduler at {spec.scheduler} ({exc}); start one with "
+            "`dask scheduler` and `dask worker ADDRESS`, or leave out --scheduler to use "
+            "this machine's cores"
+        ) from None
+
+
+def _wait_for_a_worker(client, spec: ClusterSpec) -> None:
+    try:
+        client.wait_for_workers(1, timeout=spec.connect_timeout)
+    except TimeoutError:
+        raise ClusterUnavailable(
+            f"no Dask worker joined the scheduler at {spec.scheduler} within "
+            f"{spec.connect_timeout:.0f} s"
+        ) from None
+
+
+def _close_quietly(client_or_cluster) -> None:
+    """Close a Dask client or cluster, ignoring errors of one that is already gone."""
+    with contextlib.suppress(Exception):
+        client_or_cluster.close(timeout=10)
 
 
 def worker_count(client) -> int:
