@@ -72,6 +72,11 @@ def attacks(root: Path, port: int) -> dict[str, str]:
             "assert len(_children) < 100_000\n"
         ),
         "eats_memory": SQUARE_OK + "_hog = [bytearray(2**30) for _ in range(200)]\n",
+        # nbgrader scores a test cell by the first value it displays: forge one, then fail
+        "forges_a_score": (
+            "import sys\n"
+            "def square(x):\n    sys.displayhook('full marks')\n    raise NotImplementedError\n"
+        ),
     }
 
 
@@ -180,6 +185,13 @@ def test_output_flood_is_cut_with_a_visible_note(sandboxed):
     path = course.autograded_path("floods_output", "tiny")
     assert path.stat().st_size < 5_000_000
     assert "output truncated by the autograder" in path.read_text()
+
+
+def test_a_value_displayed_by_the_answer_during_a_test_scores_nothing(sandboxed):
+    course, _, _, _ = sandboxed
+    assert course.scores("tiny")["forges_a_score"]["square_tests"] == 0.0
+    shown = course.outputs_text("forges_a_score", "tiny", "square_tests")
+    assert "full marks" in shown and "NotImplementedError" in shown
 
 
 def test_memory_flood_kills_only_its_kernel(sandboxed):

@@ -433,6 +433,16 @@ def violations(source, policy=NUMPY_TASK, protected=None):
         "    for i, layer in enumerate(model.layers):\n"
         "        layer.trainable = i >= n\n"
         "    model.layers[0].trainable = False\n",
+        # a class of one's own: made, used through its objects, checked with isinstance
+        "class Counter:\n"
+        "    def __init__(self):\n"
+        "        self._n = 0\n"
+        "    def add(self):\n"
+        "        self._n += 1\n"
+        "        return self._n\n\n"
+        "def count(k):\n"
+        "    counter = Counter()\n"
+        "    return k if isinstance(counter, (Counter, list)) else 0\n",
         # private helpers of one's own, and a top-level list of one's own
         "def _helper(v):\n    return v + 1\n\nRESULTS = []\nRESULTS.append(_helper(1))\nRESULTS[0] = 3\n",
     ],
@@ -496,6 +506,34 @@ def test_static_check_accepts_honest_answers(source):
         ),
         ("def f(m):\n    return type('X', (), {'__eq__': m})", "the string '__eq__'"),
         ("def f():\n    return np\n", "use the module `np` only through its functions"),
+        # syntax the checker does not read is refused, not trusted (`match` reads attributes)
+        (
+            "def f(g):\n    match g:\n        case object(__globals__=d):\n            return d",
+            "`match`",
+        ),
+        ("async def f():\n    pass", "`async def`"),
+        ("try:\n    pass\nexcept* ValueError:\n    pass", "`except*`"),
+        # a class's methods only through its objects: `self` is never a module or a test object
+        (
+            "class P:\n    def m(self, f):\n        self.allclose = f\nP.m(np, abs)",
+            "class `P` only",
+        ),
+        ("class P:\n    pass\nQ = [P]", "use your class `P` only to make objects"),
+        ("class P:\n    pass\ndef f():\n    return P", "use your class `P` only to make objects"),
+        ("def f(x):\n    return type(x)", "the built-in `type`"),
+        ("class P:\n    @staticmethod\n    def m(o):\n        return o", "`staticmethod`"),
+        ("class P:\n    @classmethod\n    def m(cls):\n        return cls", "`classmethod`"),
+        (
+            "class A:\n    pass\nclass B(A):\n    def f(self):\n        return super(A, self)",
+            "`super()`",
+        ),
+        ("def f():\n    class A:\n        pass\n    return A()", "define classes at the top level"),
+        ("class A:\n    __eq__ = lambda s, o: True", "defining `__eq__`"),
+        # on `self`, one attribute is free; what follows it is checked like any attribute
+        ("class A:\n    def f(self):\n        return self.g.gi_frame", "`.gi_frame` is not on"),
+        ("class A(list):\n    def f(self):\n        return self._hidden", "`._hidden`"),
+        # str.format reads attributes named in a string
+        ("def f(g):\n    return '{0.__globals__}'.format(g)", "`.format` is not on"),
     ],
 )
 def test_static_check_refuses(source, fragment):
@@ -624,3 +662,34 @@ def test_check_submission_reports_malformed_submissions(tmp_path):
 def test_keras_vocabulary_refuses_serialization_routes(source):
     found = violations(source, KERAS_TASK)
     assert any("is not on this task's list" in str(v) for v in found), [str(v) for v in found]
+
+
+def _test_cell(outputs):
+    import grading_support as gs
+
+    meta = gs.cell_metadata("square_tests", grade=True, locked=True, points=2)
+    return nbformat.v4.new_code_cell("assert square(3.0) == 9.0", metadata=meta, outputs=outputs)
+
+
+@pytest.mark.parametrize("status", ["error", "ok"])
+def test_a_value_displayed_during_a_test_is_shown_but_never_scored(status):
+    """nbgrader scores a test cell by its first ``execute_result`` (partial credit; text counts
+    as full marks) and reads no further, so answer code that calls ``sys.displayhook`` during
+    the test would score a failing test. Oracle: nbgrader's own ``determine_grade``, before
+    (the forged value wins) and after ``settle_test_outputs`` (the kernel's reply decides)."""
+    from nbgrader.utils import determine_grade
+
+    v4 = nbformat.v4
+    forged = v4.new_output("execute_result", {"text/plain": "'full marks'"}, execution_count=3)
+    outputs = [forged]
+    if status == "error":
+        outputs.append(v4.new_output("error", ename="NotImplementedError", evalue="", traceback=[]))
+    cell = _test_cell(outputs)
+    assert determine_grade(cell) == (2.0, 2.0)  # what plain nbgrader gives, passing or not
+
+    reply = {"status": status, "ename": "NotImplementedError", "evalue": ""}
+    cells.settle_test_outputs(cell, reply)
+    assert determine_grade(cell) == ((0.0 if status == "error" else 2.0), 2.0)
+    shown = [out for out in cell.outputs if out.output_type == "display_data"]
+    assert [out.data["text/plain"] for out in shown] == ["'full marks'"]
+    nbformat.validate(v4.new_notebook(cells=[cell]))

@@ -53,9 +53,19 @@ def settle_test_outputs(cell, reply_content: dict | None) -> None:
     - the cell ran to the end: its stderr text (a ``RuntimeWarning`` from an answer's
       ``np.exp``, TensorFlow's start-up logs) is moved to stdout, still shown, so a warning
       does not cost a correct answer its marks.
+
+    nbgrader also reads the first ``execute_result`` of a test cell as its score (partial
+    credit; a value that is not a number counts as full marks) and looks no further. Answer
+    code can make one appear (``sys.displayhook`` called during the test), so in a test cell
+    every ``execute_result`` becomes a ``display_data`` with the same content: still shown,
+    never scored. The course's tests pass or fail; they give no partial credit.
     """
     if reply_content is None or not is_test_cell(cell):
         return
+    for out in cell.outputs:
+        if out.get("output_type") == "execute_result":
+            out["output_type"] = "display_data"
+            out.pop("execution_count", None)
     if reply_content.get("status") == "error":
         if not any(out.get("output_type") == "error" for out in cell.outputs):
             cell.outputs.append(

@@ -17,9 +17,11 @@ from .policy import AssignmentPolicy, Policy
 from .rules import (
     ALLOWED_DUNDER_ATTRIBUTES,
     ALLOWED_DUNDER_METHODS,
+    ALLOWED_SYNTAX,
     DUNDER,
     IPYTHON_NAMES,
     SAFE_BUILTINS,
+    SYNTAX_NAMES,
     UNCATCHABLE,
     Violation,
     violation,
@@ -37,6 +39,7 @@ from .scope import (
     parse,
     target_root,
     top_level_bindings,
+    top_level_classes,
 )
 
 
@@ -51,6 +54,15 @@ class Checker(ast.NodeVisitor):
         self.attribute_roots: set[int] = set()  # ids of Name nodes used as `name.attr`
         self.docstrings: set[int] = set()
         self.inner_chains: set[int] = set()  # ids of Attribute nodes inside a longer chain
+        self.class_uses: set[int] = set()  # ids of Name nodes used as a class may be used
+
+    def visit(self, node):
+        """Refuse syntax the checker does not read (:data:`.rules.ALLOWED_SYNTAX`)."""
+        if not isinstance(node, ALLOWED_SYNTAX):
+            kind = type(node).__name__
+            self.flag(node, "syntax", what=SYNTAX_NAMES.get(kind, f"`{kind}`"))
+            return None
+        return super().visit(node)
 
     # ------------------------------------------------------------------------ reporting
     def flag(self, node, rule: str, **fields: object) -> None:
@@ -175,6 +187,7 @@ class Checker(ast.NodeVisitor):
     # ------------------------------------------------------------------------ statements
     def visit_Module(self, node: ast.Module) -> None:
         self.mark_docstring(node)
+        self.class_uses = _class_uses(node)
         self.generic_visit(node)
 
     def mark_docstring(self, node) -> None:
@@ -286,11 +299,14 @@ class Checker(ast.NodeVisitor):
     def visit_ClassDef(self, node) -> None:
         if node.keywords:
             self.flag(node, "class-keywords")
+        if self.scope.kind != "module":
+            self.flag(node, "nested-class")
         if self.scope.kind == "module":
             self.check_binding(node, node.name)
         for expr in node.decorator_list + node.bases:
             self.visit(expr)
-        self.enter("class", node, [])
+        scope = self.enter("class", node, [])
+        scope.own_attributes = scope.names | _attributes_set_on_self(node)
         self.mark_docstring(node)
         for stmt in node.body:
             self.visit(stmt)
@@ -322,6 +338,9 @@ class Checker(ast.NodeVisitor):
         if isinstance(node.ctx, (ast.Store, ast.Del)):
             if scope is None and self.scope.kind == "module":
                 self.check_binding(node, name)
+            if self.scope.kind == "class" and DUNDER.match(name):
+                if name not in ALLOWED_DUNDER_METHODS:  # `__eq__ = lambda s, o: True`
+                    self.flag(node, "dunder-def", name=name)
             return
         if scope is not None:  # a local: its own rules apply through aliases
             if name in scope.module_names and id(node) not in self.attribute_roots:
@@ -340,6 +359,8 @@ class Checker(ast.NodeVisitor):
                 self.check_path(node, path, namespace_ok=inner)
             return
         if name in self.context.student_globals and name not in self.context.protected:
+            if name in self.context.student_classes and id(node) not in self.class_uses:
+                self.flag(node, "class-value", name=name)
             beyond = self.context.defined_with.get(name, frozenset()) - self.policy.modules
             if beyond:
                 self.flag(node, "module-mix", name=name, modules=", ".join(sorted(beyond)))
@@ -358,8 +379,9 @@ class Checker(ast.NodeVisitor):
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         attr = node.attr
-        root, _ = attribute_chain(node)
-        on_self = isinstance(root, ast.Name) and self.is_self(root.id)
+        # `self.x` (not `self.x.y`, checked like any attribute) in a method of a class
+        own_class = self.self_class(node.value.id) if isinstance(node.value, ast.Name) else None
+        on_self = own_class is not None
         if isinstance(node.value, ast.Name):
             self.attribute_roots.add(id(node.value))
         if isinstance(node.value, ast.Attribute):
@@ -367,8 +389,12 @@ class Checker(ast.NodeVisitor):
         path = self.chain_path(node)
         if DUNDER.match(attr) and attr not in ALLOWED_DUNDER_ATTRIBUTES:
             self.flag(node, "dunder-attribute", attr=attr)
-        elif attr.startswith("_") and not on_self and not DUNDER.match(attr):
-            self.flag(node, "private-attribute", attr=attr)
+        elif (
+            attr.startswith("_")
+            and not DUNDER.match(attr)
+            and not (on_self and attr in own_class.own_attributes)
+        ):
+            self.flag(node, "private-attribute", attr=attr)  # its own, or a library's
         elif path is not None:  # a name in a module: the allow-list of names decides
             inner = id(node) in self.inner_chains and isinstance(node.ctx, ast.Load)
             self.check_path(node, path, namespace_ok=inner)
@@ -404,15 +430,25 @@ class Checker(ast.NodeVisitor):
             return  # an item of the answer's own top-level list, dict or array
         self.flag(node, "patch", what=what, name=root.id)
 
-    def is_self(self, name: str) -> bool:
+    def self_class(self, name: str) -> Scope | None:
+        """The class scope whose method's first parameter (unchanged) is ``name``, or None."""
         scope = self.scope
         while scope is not None and scope.kind == "function":
             if scope.params and scope.params[0] == name and scope.parent.kind == "class":
-                return name not in scope.tainted
+                return None if name in scope.tainted else scope.parent
+            if name in scope.names:
+                return None  # a local of an inner function hides it
             scope = scope.parent
-        return False
+        return None
 
     def visit_Call(self, node: ast.Call) -> None:
+        if (
+            isinstance(node.func, ast.Name)
+            and node.func.id == "super"
+            and self.resolve("super") is None
+            and (node.args or node.keywords)
+        ):
+            self.flag(node, "super-arguments")  # super(A, other) hands out A's methods
         for keyword in node.keywords:
             if keyword.arg in self.policy.forbidden_keywords and not (
                 isinstance(keyword.value, ast.Constant) and keyword.value.value is None
@@ -428,6 +464,41 @@ class Checker(ast.NodeVisitor):
             self.flag(node, "dunder-string", value=repr(value))
         elif "dnnkit" in value.lower():  # e.g. Keras' registry name "dnnkit>Swish"
             self.flag(node, "reference-string", value=repr(value))
+
+
+def _class_uses(tree: ast.AST) -> set[int]:
+    """Ids of the Name nodes in ``tree`` where a class may appear: called, as a base class, or
+    as the second argument of isinstance/issubclass."""
+    uses = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            uses.add(id(node.func))
+            if isinstance(node.func, ast.Name) and node.func.id in ("isinstance", "issubclass"):
+                if len(node.args) == 2:
+                    second = node.args[1]
+                    items = second.elts if isinstance(second, ast.Tuple) else [second]
+                    uses.update(id(item) for item in items)
+        elif isinstance(node, ast.ClassDef):
+            uses.update(id(base) for base in node.bases)
+    return uses
+
+
+def _attributes_set_on_self(node: ast.ClassDef) -> set[str]:
+    """Attributes the methods of class ``node`` assign on their first parameter."""
+    found = set()
+    for method in node.body:
+        if not isinstance(method, ast.FunctionDef) or not method.args.args:
+            continue
+        first = method.args.args[0].arg
+        for sub in ast.walk(method):
+            if (
+                isinstance(sub, ast.Attribute)
+                and isinstance(sub.ctx, ast.Store)
+                and isinstance(sub.value, ast.Name)
+                and sub.value.id == first
+            ):
+                found.add(sub.attr)
+    return found
 
 
 def _assigned_from(node: ast.AST) -> list[tuple[ast.AST, ast.AST]]:
@@ -474,6 +545,7 @@ def check_source(source: str, policy: Policy, context: NotebookContext | None = 
             student_globals=set(own) - set(context.protected),
             student_modules={k: v for k, v in own.items() if v},
             module_names=modules,
+            student_classes=set(top_level_classes(tree)),
         )
     checker = Checker(policy, context)
     checker.visit(tree)

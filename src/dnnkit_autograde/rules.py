@@ -6,6 +6,7 @@ the graded notebook (the line, the sentence with the refused name, and the rule 
 
 from __future__ import annotations
 
+import ast
 import builtins
 import re
 from dataclasses import dataclass
@@ -64,6 +65,13 @@ RULES: dict[str, str] = {
     "dunder-string": "the string {value} may not appear in an answer.",
     "private-attribute": "private attributes such as `.{attr}` may not be used.",
     "class-keywords": "class keywords (such as `metaclass=`) are not allowed.",
+    "class-value": (
+        "use your class `{name}` only to make objects (`{name}(...)`), as a base class or in "
+        "isinstance(): its methods are called on its objects, never through the class."
+    ),
+    "nested-class": "define classes at the top level of a cell, not inside a function or class.",
+    "super-arguments": "call `super()` without arguments.",
+    "syntax": "{what} may not be used in an answer: write it with if/for/while and functions.",
     # changing what is not the answer's own
     "patch": (
         "changing an {what} of `{name}` is not allowed: an answer may change only the objects "
@@ -100,15 +108,17 @@ def violation(line: int, rule: str, **fields: object) -> Violation:
 
 
 # Built-ins an answer may use. Everything else in ``builtins`` (eval, exec, open, getattr,
-# setattr, globals, vars, __import__, breakpoint, input, exit, compile, memoryview...) is refused.
+# setattr, globals, vars, __import__, breakpoint, input, exit, compile, memoryview...) is refused,
+# and so are ``type``, ``staticmethod`` and ``classmethod``: each hands out a class or a method
+# that can be called with any object as ``self`` (``type(obj).method(np, ...)``).
 SAFE_BUILTINS = frozenset(
     {
-        "abs", "all", "any", "bin", "bool", "bytes", "callable", "chr", "classmethod",
+        "abs", "all", "any", "bin", "bool", "bytes", "callable", "chr",
         "complex", "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset",
         "hasattr", "hash", "hex", "id", "int", "isinstance", "issubclass", "iter", "len",
         "list", "map", "max", "min", "next", "object", "oct", "ord", "pow", "print",
         "property", "range", "repr", "reversed", "round", "set", "slice", "sorted",
-        "staticmethod", "str", "sum", "super", "tuple", "type", "zip", "display",
+        "str", "sum", "super", "tuple", "zip", "display",
         "NotImplemented", "Ellipsis",
     }
     | {
@@ -124,3 +134,28 @@ IPYTHON_NAMES = frozenset({"get_ipython", "In", "Out", "exit", "quit", "open"})
 ALLOWED_DUNDER_ATTRIBUTES = frozenset({"__init__", "__name__"})
 ALLOWED_DUNDER_METHODS = frozenset({"__init__"})
 DUNDER = re.compile(r"^__\w+__$")
+
+#: The syntax an answer may use: every node the checker reads. Anything else (``match``
+#: patterns, which read attributes by name; ``async``/``await``; ``except*``; syntax of later
+#: Pythons) is refused, so a construct the checker was not written for is never trusted.
+ALLOWED_SYNTAX: tuple[type, ...] = (
+    ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Delete,
+    ast.Pass, ast.Break, ast.Continue, ast.If, ast.For, ast.While, ast.With, ast.withitem,
+    ast.Raise, ast.Try, ast.ExceptHandler, ast.Assert, ast.Import, ast.ImportFrom, ast.alias,
+    ast.FunctionDef, ast.ClassDef, ast.Lambda, ast.arguments, ast.arg, ast.keyword,
+    ast.Global, ast.Nonlocal, ast.Yield, ast.YieldFrom,
+    ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.IfExp, ast.Compare, ast.Call, ast.NamedExpr,
+    ast.Dict, ast.Set, ast.List, ast.Tuple, ast.ListComp, ast.SetComp, ast.DictComp,
+    ast.GeneratorExp, ast.comprehension, ast.Constant, ast.Attribute, ast.Subscript,
+    ast.Slice, ast.Starred, ast.Name, ast.JoinedStr, ast.FormattedValue,
+    ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop,
+)  # fmt: skip
+#: How the refusal of a node names it for the student.
+SYNTAX_NAMES = {
+    "Match": "`match` statements",
+    "AsyncFunctionDef": "`async def`",
+    "AsyncFor": "`async for`",
+    "AsyncWith": "`async with`",
+    "Await": "`await`",
+    "TryStar": "`except*`",
+}

@@ -31,6 +31,7 @@ class NotebookContext:
     student_modules: dict = field(default_factory=dict)
     defined_with: dict = field(default_factory=dict)
     module_names: set = field(default_factory=set)  # names bound by `import x` (modules)
+    student_classes: set = field(default_factory=set)  # classes the editable cells define
 
 
 def transform(source: str) -> str:
@@ -150,6 +151,7 @@ class Scope:
         self.aliases: dict[str, str] = {}  # local name -> dotted path (imports, `K = keras.ops`)
         self.module_names: set[str] = set()  # locals bound by `import x`
         self.tainted: set[str] = set()  # locals that may hold a module or library object
+        self.own_attributes: set[str] = set()  # a class's: its body's names, `self.x = ...`
 
 
 def local_names(node: ast.AST) -> set[str]:
@@ -188,6 +190,11 @@ def bound_names(source: str) -> list[str]:
     return [] if tree is None else list(top_level_bindings(tree))
 
 
+def top_level_classes(tree: ast.Module) -> list[str]:
+    """The classes a cell defines at its top level (``class`` statements)."""
+    return [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
+
+
 def defined_names(source: str) -> list[str]:
     """The functions and classes a cell defines at its top level."""
     tree = parse(source)
@@ -215,6 +222,7 @@ def notebook_context(nb) -> NotebookContext:
                 context.protected.setdefault(name, path)
         else:
             context.student_globals |= set(bindings)
+            context.student_classes |= set(top_level_classes(tree))
             context.student_modules.update({k: v for k, v in bindings.items() if v})
     context.student_globals -= set(context.protected)
     return context
