@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 from grading_support import sandbox_problem
 from traitlets.config import Config
 
-from dnnkit_autograde.kernels import GradingKernelClient, GradingKernelManager
+from dnnkit_autograde.kernels import (
+    GradingKernelClient,
+    GradingKernelManager,
+    remove_folder,
+    runtime_parent,
+)
 from dnnkit_autograde.sandbox import SandboxedKernelManager
 
 MANAGERS = [
@@ -150,3 +156,62 @@ def test_kernels_started_together_each_talk_over_their_own_ipc_folder(tmp_path):
         assert connection["ip"] == os.path.join(folder, "kernel-ipc")
         assert not os.path.exists(folder)
     assert list(tmp_path.iterdir()) == []
+
+
+def _lock_tree(root: str) -> None:
+    """What a kernel may do in its runtime folder: files, a link out, sub-folders chmod-ed."""
+    for name in ("keep", "keep/deeper"):
+        os.makedirs(os.path.join(root, name))
+        Path(root, name, "data").write_bytes(b"x" * 1000)
+    os.symlink("/etc", os.path.join(root, "keep", "outside"))
+    os.chmod(os.path.join(root, "keep", "deeper"), 0)
+    os.chmod(os.path.join(root, "keep"), 0o500)
+
+
+def _plain_rmtree(root: str) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _as_kernel_user(function, *args) -> None:
+    """Call ``function(*args)`` in a child process as the user a kernel writes as: this one,
+    or nobody when root (root ignores file modes; the point is what the owner can do)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            function(*args)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_runtime_folder_is_removed_even_when_the_kernel_locked_its_subfolders():
+    """A kernel can `chmod` what it writes in its runtime folder so that a plain
+    ``shutil.rmtree(ignore_errors=True)`` leaves it behind on the host (in /dev/shm, memory);
+    ``remove_folder`` removes it all and does not follow a link out of it. Oracle: the folder
+    is gone, the link's target is untouched; the plain rmtree, run as the same user, is not
+    enough."""
+    import tempfile
+
+    parent = tempfile.mkdtemp(dir=runtime_parent())
+    try:
+        os.chmod(parent, 0o777)
+        trees = [os.path.join(parent, name) for name in ("plain", "removed")]
+        for tree in trees:
+            os.mkdir(tree)
+            if os.geteuid() == 0:
+                os.chown(tree, 65534, 65534)
+            _as_kernel_user(_lock_tree, tree)
+        etc_before = sorted(os.listdir("/etc"))
+        _as_kernel_user(_plain_rmtree, trees[0])
+        assert os.path.exists(os.path.join(trees[0], "keep", "deeper"))
+        _as_kernel_user(remove_folder, trees[1])
+        assert not os.path.exists(trees[1])
+        assert sorted(os.listdir("/etc")) == etc_before
+    finally:
+        remove_folder(parent)

@@ -25,8 +25,10 @@ the same way and the sandbox's cost is measured alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import stat
 import tempfile
 import time
 from queue import Empty
@@ -35,7 +37,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import DottedObjectName, Float, Type, default
 
-__all__ = ["GradingKernelClient", "GradingKernelManager", "runtime_parent"]
+__all__ = ["GradingKernelClient", "GradingKernelManager", "remove_folder", "runtime_parent"]
 
 
 def runtime_parent() -> str:
@@ -45,6 +47,21 @@ def runtime_parent() -> str:
     if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK):
         return "/dev/shm"
     return tempfile.gettempdir()
+
+
+def remove_folder(path: str) -> None:
+    """Remove a kernel's runtime folder and everything in it, also the sub-folders the kernel
+    made read-only or unreadable (``chmod 0``): it writes there as the grader's own user, so
+    the grader may always make them writable again. Symbolic links are removed, not followed."""
+    with contextlib.suppress(OSError):
+        os.chmod(path, stat.S_IRWXU)
+    for folder, subfolders, _ in os.walk(path):  # top-down: each is opened after its chmod
+        for name in subfolders:
+            inner = os.path.join(folder, name)
+            if not os.path.islink(inner):
+                with contextlib.suppress(OSError):
+                    os.chmod(inner, stat.S_IRWXU)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 class GradingKernelClient(AsyncKernelClient):
@@ -111,7 +128,7 @@ class GradingKernelManager(AsyncKernelManager):
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if not restart and self.runtime_folder is not None:
-            shutil.rmtree(self.runtime_folder, ignore_errors=True)
+            remove_folder(self.runtime_folder)
             self.runtime_folder = None
 
     async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:

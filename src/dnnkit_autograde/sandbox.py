@@ -51,7 +51,7 @@ from traitlets import Bool, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .font_list import matplotlib_font_list
-from .kernels import GradingKernelManager, runtime_parent
+from .kernels import GradingKernelManager, remove_folder, runtime_parent
 from .limits import (
     Enforcement,
     KernelCgroup,
@@ -456,7 +456,7 @@ class SandboxProvisioner(LocalProvisioner):
                 self.log.warning("dnnkit sandbox: could not remove cgroup %s", self.cgroup.folders)
             self.cgroup = None
         if not restart and self.runtime_dir is not None:
-            shutil.rmtree(self.runtime_dir, ignore_errors=True)
+            remove_folder(self.runtime_dir)
             self.runtime_dir = None
 
 
