@@ -532,6 +532,9 @@ def test_static_check_accepts_honest_answers(source):
         # on `self`, one attribute is free; what follows it is checked like any attribute
         ("class A:\n    def f(self):\n        return self.g.gi_frame", "`.gi_frame` is not on"),
         ("class A(list):\n    def f(self):\n        return self._hidden", "`._hidden`"),
+        # setting an attribute of an object the answer is given (a test's model) is refused
+        ("def f(model):\n    model.evaluate = lambda *a: 0.99", "setting `.evaluate`"),
+        ("def f(x):\n    x.shape = (1, -1)", "setting `.shape`"),
         # str.format reads attributes named in a string
         ("def f(g):\n    return '{0.__globals__}'.format(g)", "`.format` is not on"),
     ],

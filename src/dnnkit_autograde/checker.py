@@ -401,6 +401,9 @@ class Checker(ast.NodeVisitor):
         elif not on_self and not DUNDER.match(attr) and attr not in self.policy.attributes:
             self.flag(node, "attribute-not-allowed", attr=attr)
         if not isinstance(node.ctx, ast.Load):
+            if not on_self and attr not in self.policy.settable:
+                settable = ", ".join(f"`.{a}`" for a in sorted(self.policy.settable)) or "none"
+                self.flag(node, "attribute-store", attr=attr, settable=settable)
             self.check_store(node, "attribute")
         self.visit(node.value)
 

@@ -47,11 +47,16 @@ class Policy:
     forbidden_keywords : frozenset of str
         Keyword arguments refused even on allowed calls, e.g. ``"activation"`` (``Dense(...,
         activation="gelu")`` would use Keras' implementation) or ``"clipnorm"``.
+    settable : frozenset of str
+        Attributes an answer may set on objects other than ``self`` (``layer.trainable =
+        False``). Setting any other (``model.evaluate = ...``) would change an object the
+        tests use, so it is refused.
     """
 
     names: frozenset[str] = frozenset()
     attributes: frozenset[str] = frozenset()
     forbidden_keywords: frozenset[str] = frozenset()
+    settable: frozenset[str] = frozenset()
 
     @property
     def modules(self) -> frozenset[str]:
@@ -78,6 +83,7 @@ def strictest(policies: Iterable[Policy]) -> Policy:
         frozenset.intersection(*(p.names for p in policies)),
         frozenset.intersection(*(p.attributes for p in policies)),
         frozenset().union(*(p.forbidden_keywords for p in policies)),
+        frozenset.intersection(*(p.settable for p in policies)),
     )
 
 
@@ -109,15 +115,20 @@ def vocabularies() -> dict[str, dict]:
 def _policy(table: dict, where: str, vocab: dict[str, dict]) -> Policy:
     names: set[str] = set(table.get("names", []))
     attributes: set[str] = set(table.get("attributes", []))
+    settable: set[str] = set(table.get("settable", []))
     for name in table.get("use", []):
         if name not in vocab:
             raise PolicyError(f"{where}: unknown vocabulary {name!r}; known: {sorted(vocab)}")
         names |= set(vocab[name].get("names", []))
         attributes |= set(vocab[name].get("attributes", []))
+        settable |= set(vocab[name].get("settable", []))
     names -= set(table.get("exclude_names", []))
     attributes -= set(table.get("exclude_attributes", []))
     return Policy(
-        frozenset(names), frozenset(attributes), frozenset(table.get("forbid_keywords", []))
+        frozenset(names),
+        frozenset(attributes),
+        frozenset(table.get("forbid_keywords", [])),
+        frozenset(settable & attributes),
     )
 
 
@@ -125,8 +136,9 @@ def parse_policy(text: str, where: str = POLICY_FILE) -> AssignmentPolicy:
     """An :class:`AssignmentPolicy` from the text of a ``policy.toml``.
 
     The file has a ``[base]`` table and one ``[tasks.<grade_id>]`` table per task with its own
-    rules; each table may have ``use`` (vocabularies), ``names``, ``attributes``,
-    ``exclude_names``, ``exclude_attributes`` and ``forbid_keywords``.
+    rules; each table may have ``use`` (vocabularies), ``names``, ``attributes``, ``settable``
+    (attributes that may also be set), ``exclude_names``, ``exclude_attributes`` and
+    ``forbid_keywords``.
     """
     try:
         data = tomllib.loads(text)

@@ -79,6 +79,10 @@ RULES: dict[str, str] = {
     ),
     "patch-library": "`{name}` refers to a library object; changing its {what}s is not allowed.",
     "patch-computed": "assigning an {what} of a computed object is not allowed.",
+    "attribute-store": (
+        "setting `.{attr}` is not allowed here (only on `self`, and {settable}): an answer may "
+        "not change the methods or data of the objects it is given."
+    ),
     "global": "`global`/`nonlocal` statements are not allowed in an answer.",
     "except": (
         "catching {name} is not allowed (it would swallow the autograder's time limit); catch "
