@@ -443,6 +443,11 @@ def violations(source, policy=NUMPY_TASK, protected=None):
         "def count(k):\n"
         "    counter = Counter()\n"
         "    return k if isinstance(counter, (Counter, list)) else 0\n",
+        # a class with a docstring, a constant, a property and attributes of its own
+        'class Scaler:\n    """Scales by k."""\n    factor = 2.0\n\n'
+        "    def __init__(self, k):\n        self.k = k\n\n"
+        "    @property\n    def double(self):\n        return self.k * self.factor\n\n"
+        "def scaled(k):\n    return Scaler(k)\n",
         # private helpers of one's own, and a top-level list of one's own
         "def _helper(v):\n    return v + 1\n\nRESULTS = []\nRESULTS.append(_helper(1))\nRESULTS[0] = 3\n",
     ],
@@ -532,6 +537,30 @@ def test_static_check_accepts_honest_answers(source):
         # on `self`, one attribute is free; what follows it is checked like any attribute
         ("class A:\n    def f(self):\n        return self.g.gi_frame", "`.gi_frame` is not on"),
         ("class A(list):\n    def f(self):\n        return self._hidden", "`._hidden`"),
+        # `self` is the method's own object: never rebound, whatever the binding form
+        ("class W:\n    def get(self, g):\n        self = g\n        return 1", "assign to `self`"),
+        ("class W:\n    def get(s, g):\n        for s in [g]:\n            pass", "assign to `s`"),
+        ("class W:\n    def get(self, g):\n        return (self := g)", "assign to `self`"),
+        ("class W:\n    def get(self, g):\n        with g as self:\n            pass", "`self`"),
+        (
+            "class W:\n    def get(self):\n        try:\n            pass\n"
+            "        except ValueError as self:\n            pass",
+            "may not assign to `self`",
+        ),
+        ("class W:\n    def get(*, self):\n        return self.gi_frame", "`.gi_frame` is not"),
+        ("class W:\n    def get(self):\n        return self.gi_frame", "`.gi_frame` is not"),
+        # ... and never called in the class body with another object
+        ("class L:\n    def get(self):\n        return 1\n    found = get(0)", "a class body"),
+        (
+            "class L:\n    def get(self):\n        return 1\n    def m(self, x=get):\n        return x",
+            "inside its class body",
+        ),
+        ("class L:\n    get = lambda self: self.gi_frame", "a class body may hold only"),
+        ("def deco(f):\n    return f\n@deco\ndef g():\n    return 1", "only `@property`"),
+        ("class A(np.ndarray):\n    pass", "may derive from `object`"),
+        # code in annotations runs when the function is defined
+        ("def h() -> open('/etc/passwd').read():\n    pass", "`open` may not be used"),
+        ("def h(*a: eval('1'), **k: exec('1')):\n    pass", "built-in `eval`"),
         # setting an attribute of an object the answer is given (a test's model) is refused
         ("def f(model):\n    model.evaluate = lambda *a: 0.99", "setting `.evaluate`"),
         ("def f(x):\n    x.shape = (1, -1)", "setting `.shape`"),

@@ -30,6 +30,7 @@ from .scope import (
     NotebookContext,
     Scope,
     attribute_chain,
+    class_attributes,
     defined_names,
     import_bindings,
     local_names,
@@ -249,28 +250,37 @@ class Checker(ast.NodeVisitor):
         if self.scope.kind == "module":
             self.check_binding(node, node.name)
         for deco in node.decorator_list:
-            self.visit(deco)
-        self.visit_arguments_defaults(node.args)
-        params = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
-        params += [a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None]
-        self.enter("function", node, params)
+            self.check_decorator(deco)
+        # run when the function is defined, in the enclosing scope: defaults and annotations
+        self.visit(node.args)
+        if node.returns is not None:
+            self.visit(node.returns)
+        in_class = self.scope.kind == "class"
+        scope = self.enter("function", node, _parameters(node.args))
+        positional = node.args.posonlyargs + node.args.args
+        if in_class and positional:  # a method: its first positional parameter is `self`
+            scope.self_name = positional[0].arg
+            if scope.self_name in local_names(node):  # `self = other`, `for self in ...`
+                self.flag(node, "self-rebound", name=scope.self_name)
         self.mark_docstring(node)
         for stmt in node.body:
             self.visit(stmt)
         self.leave()
 
-    def visit_arguments_defaults(self, args: ast.arguments) -> None:
-        for default in args.defaults + [d for d in args.kw_defaults if d is not None]:
-            self.visit(default)
-        for arg in args.posonlyargs + args.args + args.kwonlyargs:
-            if arg.annotation is not None:
-                self.visit(arg.annotation)
+    def check_decorator(self, node) -> None:
+        """Only ``@property``: any other decorator calls code with the function as argument."""
+        if (
+            isinstance(node, ast.Name)
+            and node.id == "property"
+            and self.resolve("property") is None
+        ):
+            return
+        self.flag(node, "decorator")
+        self.visit(node)
 
     def visit_Lambda(self, node) -> None:
-        self.visit_arguments_defaults(node.args)
-        params = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
-        params += [a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None]
-        self.enter("function", node, params)
+        self.visit(node.args)
+        self.enter("function", node, _parameters(node.args))
         self.visit(node.body)
         self.leave()
 
@@ -303,14 +313,36 @@ class Checker(ast.NodeVisitor):
             self.flag(node, "nested-class")
         if self.scope.kind == "module":
             self.check_binding(node, node.name)
-        for expr in node.decorator_list + node.bases:
-            self.visit(expr)
-        scope = self.enter("class", node, [])
-        scope.own_attributes = scope.names | _attributes_set_on_self(node)
+        for deco in node.decorator_list:
+            self.check_decorator(deco)
+        for base in node.bases:
+            self.check_base(base)
+        self.enter("class", node, [])
         self.mark_docstring(node)
         for stmt in node.body:
+            if not _is_class_member(stmt):
+                self.flag(stmt, "class-body")
             self.visit(stmt)
         self.leave()
+
+    def check_base(self, node) -> None:
+        """A class derives from ``object``, a built-in exception, a class of the notebook or a
+        library class that the policy lists under ``bases`` (``keras.layers.Layer``)."""
+        if isinstance(node, ast.Name) and self.resolve(node.id) is None:
+            name = node.id
+            if name in self.context.student_classes and name not in self.context.protected:
+                return
+            if name == "object" or (
+                name in SAFE_BUILTINS and name.endswith(("Error", "Exception"))
+            ):
+                return
+        path = self.chain_path(node)
+        if path is None or normalise(path) not in self.policy.bases:
+            shown = ast.unparse(node)
+            allowed = ", ".join(f"`{b}`" for b in sorted(self.policy.bases)) or "none"
+            self.flag(node, "base-class", base=shown, allowed=allowed)
+            return
+        self.visit(node)
 
     def visit_Global(self, node) -> None:
         self.flag(node, "global")
@@ -341,6 +373,9 @@ class Checker(ast.NodeVisitor):
             if self.scope.kind == "class" and DUNDER.match(name):
                 if name not in ALLOWED_DUNDER_METHODS:  # `__eq__ = lambda s, o: True`
                     self.flag(node, "dunder-def", name=name)
+            return
+        if scope is not None and scope.kind == "class":
+            self.flag(node, "class-body-name", name=name)  # `m(other)` in the class body
             return
         if scope is not None:  # a local: its own rules apply through aliases
             if name in scope.module_names and id(node) not in self.attribute_roots:
@@ -389,16 +424,15 @@ class Checker(ast.NodeVisitor):
         path = self.chain_path(node)
         if DUNDER.match(attr) and attr not in ALLOWED_DUNDER_ATTRIBUTES:
             self.flag(node, "dunder-attribute", attr=attr)
-        elif (
-            attr.startswith("_")
-            and not DUNDER.match(attr)
-            and not (on_self and attr in own_class.own_attributes)
-        ):
-            self.flag(node, "private-attribute", attr=attr)  # its own, or a library's
+        elif on_self:
+            if attr not in self.context.class_attributes and attr not in self.policy.attributes:
+                self.flag(node, "attribute-not-allowed", attr=attr)
+        elif attr.startswith("_") and not DUNDER.match(attr):
+            self.flag(node, "private-attribute", attr=attr)
         elif path is not None:  # a name in a module: the allow-list of names decides
             inner = id(node) in self.inner_chains and isinstance(node.ctx, ast.Load)
             self.check_path(node, path, namespace_ok=inner)
-        elif not on_self and not DUNDER.match(attr) and attr not in self.policy.attributes:
+        elif not DUNDER.match(attr) and attr not in self.policy.attributes:
             self.flag(node, "attribute-not-allowed", attr=attr)
         if not isinstance(node.ctx, ast.Load):
             if not on_self and attr not in self.policy.settable:
@@ -434,13 +468,14 @@ class Checker(ast.NodeVisitor):
         self.flag(node, "patch", what=what, name=root.id)
 
     def self_class(self, name: str) -> Scope | None:
-        """The class scope whose method's first parameter (unchanged) is ``name``, or None."""
+        """The class scope of the method whose ``self`` is ``name`` (a method may not rebind
+        it, and is only ever called on an object of its class), or None."""
         scope = self.scope
         while scope is not None and scope.kind == "function":
-            if scope.params and scope.params[0] == name and scope.parent.kind == "class":
-                return None if name in scope.tainted else scope.parent
+            if scope.self_name == name:
+                return scope.parent
             if name in scope.names:
-                return None  # a local of an inner function hides it
+                return None  # a parameter or local of a function (a lambda) inside a method
             scope = scope.parent
         return None
 
@@ -486,22 +521,36 @@ def _class_uses(tree: ast.AST) -> set[int]:
     return uses
 
 
-def _attributes_set_on_self(node: ast.ClassDef) -> set[str]:
-    """Attributes the methods of class ``node`` assign on their first parameter."""
-    found = set()
-    for method in node.body:
-        if not isinstance(method, ast.FunctionDef) or not method.args.args:
-            continue
-        first = method.args.args[0].arg
-        for sub in ast.walk(method):
-            if (
-                isinstance(sub, ast.Attribute)
-                and isinstance(sub.ctx, ast.Store)
-                and isinstance(sub.value, ast.Name)
-                and sub.value.id == first
-            ):
-                found.add(sub.attr)
-    return found
+def _parameters(args: ast.arguments) -> list[str]:
+    """The parameter names of a function or lambda, in order."""
+    params = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+    return params + [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+
+
+def _is_constant(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.UnaryOp):
+        return _is_constant(node.operand)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(_is_constant(e) for e in node.elts)
+    return False
+
+
+def _is_class_member(stmt: ast.stmt) -> bool:
+    """What a class body may hold: methods, constants (``units = 8``), a docstring, ``pass``."""
+    if isinstance(stmt, (ast.FunctionDef, ast.Pass)):
+        return True
+    if isinstance(stmt, ast.Expr):
+        return isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+    if isinstance(stmt, ast.Assign):
+        simple = all(isinstance(t, ast.Name) for t in stmt.targets)
+        return simple and _is_constant(stmt.value)
+    if isinstance(stmt, ast.AnnAssign):
+        return isinstance(stmt.target, ast.Name) and (
+            stmt.value is None or _is_constant(stmt.value)
+        )
+    return False
 
 
 def _assigned_from(node: ast.AST) -> list[tuple[ast.AST, ast.AST]]:
@@ -549,6 +598,7 @@ def check_source(source: str, policy: Policy, context: NotebookContext | None = 
             student_modules={k: v for k, v in own.items() if v},
             module_names=modules,
             student_classes=set(top_level_classes(tree)),
+            class_attributes=class_attributes(tree),
         )
     checker = Checker(policy, context)
     checker.visit(tree)

@@ -51,12 +51,15 @@ class Policy:
         Attributes an answer may set on objects other than ``self`` (``layer.trainable =
         False``). Setting any other (``model.evaluate = ...``) would change an object the
         tests use, so it is refused.
+    bases : frozenset of str
+        Library classes an answer's classes may derive from (``"keras.layers.Layer"``).
     """
 
     names: frozenset[str] = frozenset()
     attributes: frozenset[str] = frozenset()
     forbidden_keywords: frozenset[str] = frozenset()
     settable: frozenset[str] = frozenset()
+    bases: frozenset[str] = frozenset()
 
     @property
     def modules(self) -> frozenset[str]:
@@ -84,6 +87,7 @@ def strictest(policies: Iterable[Policy]) -> Policy:
         frozenset.intersection(*(p.attributes for p in policies)),
         frozenset().union(*(p.forbidden_keywords for p in policies)),
         frozenset.intersection(*(p.settable for p in policies)),
+        frozenset.intersection(*(p.bases for p in policies)),
     )
 
 
@@ -116,12 +120,14 @@ def _policy(table: dict, where: str, vocab: dict[str, dict]) -> Policy:
     names: set[str] = set(table.get("names", []))
     attributes: set[str] = set(table.get("attributes", []))
     settable: set[str] = set(table.get("settable", []))
+    bases: set[str] = set(table.get("bases", []))
     for name in table.get("use", []):
         if name not in vocab:
             raise PolicyError(f"{where}: unknown vocabulary {name!r}; known: {sorted(vocab)}")
         names |= set(vocab[name].get("names", []))
         attributes |= set(vocab[name].get("attributes", []))
         settable |= set(vocab[name].get("settable", []))
+        bases |= set(vocab[name].get("bases", []))
     names -= set(table.get("exclude_names", []))
     attributes -= set(table.get("exclude_attributes", []))
     return Policy(
@@ -129,6 +135,7 @@ def _policy(table: dict, where: str, vocab: dict[str, dict]) -> Policy:
         frozenset(attributes),
         frozenset(table.get("forbid_keywords", [])),
         frozenset(settable & attributes),
+        frozenset(bases & names),
     )
 
 
@@ -137,7 +144,8 @@ def parse_policy(text: str, where: str = POLICY_FILE) -> AssignmentPolicy:
 
     The file has a ``[base]`` table and one ``[tasks.<grade_id>]`` table per task with its own
     rules; each table may have ``use`` (vocabularies), ``names``, ``attributes``, ``settable``
-    (attributes that may also be set), ``exclude_names``, ``exclude_attributes`` and
+    (attributes that may also be set), ``bases`` (library classes to derive from),
+    ``exclude_names``, ``exclude_attributes`` and
     ``forbid_keywords``.
     """
     try:

@@ -70,6 +70,19 @@ RULES: dict[str, str] = {
         "isinstance(): its methods are called on its objects, never through the class."
     ),
     "nested-class": "define classes at the top level of a cell, not inside a function or class.",
+    "class-body": (
+        "a class body may hold only methods, constants (`units = 8`) and a docstring; put other "
+        "code in a method."
+    ),
+    "class-body-name": (
+        "`{name}` is used inside its class body: call methods on an object of the class."
+    ),
+    "base-class": (
+        "a class may derive from `object`, an exception, a class of this notebook or {allowed}, "
+        "not from `{base}`."
+    ),
+    "self-rebound": "a method may not assign to `{name}`, its first parameter; use another name.",
+    "decorator": "only `@property` may decorate a function or method in an answer.",
     "super-arguments": "call `super()` without arguments.",
     "syntax": "{what} may not be used in an answer: write it with if/for/while and functions.",
     # changing what is not the answer's own

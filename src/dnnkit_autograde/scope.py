@@ -32,6 +32,7 @@ class NotebookContext:
     defined_with: dict = field(default_factory=dict)
     module_names: set = field(default_factory=set)  # names bound by `import x` (modules)
     student_classes: set = field(default_factory=set)  # classes the editable cells define
+    class_attributes: set = field(default_factory=set)  # what those classes define (methods...)
 
 
 def transform(source: str) -> str:
@@ -148,10 +149,10 @@ class Scope:
         self.parent = parent
         self.names: set[str] = set()  # names local to this scope
         self.params: list[str] = []
+        self.self_name: str | None = None  # a method's first positional parameter
         self.aliases: dict[str, str] = {}  # local name -> dotted path (imports, `K = keras.ops`)
         self.module_names: set[str] = set()  # locals bound by `import x`
         self.tainted: set[str] = set()  # locals that may hold a module or library object
-        self.own_attributes: set[str] = set()  # a class's: its body's names, `self.x = ...`
 
 
 def local_names(node: ast.AST) -> set[str]:
@@ -195,6 +196,28 @@ def top_level_classes(tree: ast.Module) -> list[str]:
     return [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
 
 
+def class_attributes(tree: ast.Module) -> set[str]:
+    """What the top-level classes of a cell define: the names bound in their bodies (methods,
+    constants) and the attributes their methods set on their first parameter (``self.x =``)."""
+    found: set[str] = set()
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for stmt in node.body:
+            found |= set(local_names(ast.Module(body=[stmt], type_ignores=[])))
+            if isinstance(stmt, ast.FunctionDef) and stmt.args.args:
+                first = stmt.args.args[0].arg
+                found |= {
+                    sub.attr
+                    for sub in ast.walk(stmt)
+                    if isinstance(sub, ast.Attribute)
+                    and isinstance(sub.ctx, ast.Store)
+                    and isinstance(sub.value, ast.Name)
+                    and sub.value.id == first
+                }
+    return found
+
+
 def defined_names(source: str) -> list[str]:
     """The functions and classes a cell defines at its top level."""
     tree = parse(source)
@@ -223,6 +246,7 @@ def notebook_context(nb) -> NotebookContext:
         else:
             context.student_globals |= set(bindings)
             context.student_classes |= set(top_level_classes(tree))
+            context.class_attributes |= class_attributes(tree)
             context.student_modules.update({k: v for k, v in bindings.items() if v})
     context.student_globals -= set(context.protected)
     return context
