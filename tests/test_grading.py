@@ -423,7 +423,7 @@ def violations(source, policy=NUMPY_TASK, protected=None):
         "class Swish(keras.layers.Layer):\n"
         "    def __init__(self, beta=1.0, **kwargs):\n"
         "        super().__init__(**kwargs)\n"
-        "        self._beta0 = beta\n"
+        "        self.beta0 = beta\n"
         "    def build(self, input_shape):\n"
         "        self.beta = self.add_weight(shape=(), name='beta')\n"
         "    def call(self, x):\n"
@@ -571,6 +571,52 @@ def test_static_check_accepts_honest_answers(source):
 def test_static_check_refuses(source, fragment):
     found = violations(source)
     assert any(fragment in str(v) for v in found), [str(v) for v in found]
+
+
+KERAS_NO_CLIPPING = parse_policy(
+    '[base]\nuse = ["python", "numpy", "keras"]\nforbid_keywords = ["clipnorm"]'
+).base
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        # a layer's private names read Keras' own internals when the class never sets them
+        (
+            "class S(keras.layers.Layer):\n    def f(self, x):\n        if False:\n"
+            "            self._inbound_nodes = 0\n        self._inbound_nodes.append(x)",
+            "private attributes such as `._inbound_nodes`",
+        ),
+        # `**` could carry a forbidden keyword
+        ("def f(c):\n    return keras.optimizers.SGD(**c)", "`**` arguments are not allowed"),
+        # a module imported inside a function, used as a value
+        (
+            "def f():\n    from keras import optimizers as found\n    return found",
+            "`keras.optimizers` is not on this task's list",
+        ),
+    ],
+)
+def test_static_check_refuses_in_a_keras_task(source, fragment):
+    found = violations(source, KERAS_NO_CLIPPING)
+    assert any(fragment in str(v) for v in found), [str(v) for v in found]
+
+
+def test_a_layer_may_forward_its_keyword_arguments_to_its_base():
+    source = (
+        "class S(keras.layers.Layer):\n    def __init__(self, **kwargs):\n"
+        "        super().__init__(**kwargs)\n        self.scale = 2.0\n"
+    )
+    assert violations(source, KERAS_NO_CLIPPING) == []
+
+
+def test_the_clipping_task_uses_the_optimizer_it_is_given():
+    """Making an optimizer would let the clipping options in by position (SGD's fifth
+    parameter is clipnorm), so the 05 policy refuses the constructors in train_step."""
+    policy = load_policy(REPO / "solutions" / "05_clipping").tasks["train_step_solution"]
+    found = violations(
+        "def f():\n    return keras.optimizers.SGD(0.1, 0.0, False, None, 1.0)", policy
+    )
+    assert any("`keras.optimizers.SGD` is not on" in str(v) for v in found), found
 
 
 def test_static_check_resolves_aliases_to_forbidden_names():

@@ -31,8 +31,10 @@ from .scope import (
     Scope,
     attribute_chain,
     class_attributes,
+    class_bases,
     defined_names,
     import_bindings,
+    library_based,
     local_names,
     module_root,
     normalise,
@@ -317,7 +319,7 @@ class Checker(ast.NodeVisitor):
             self.check_decorator(deco)
         for base in node.bases:
             self.check_base(base)
-        self.enter("class", node, [])
+        self.enter("class", node, []).class_name = node.name
         self.mark_docstring(node)
         for stmt in node.body:
             if not _is_class_member(stmt):
@@ -378,8 +380,12 @@ class Checker(ast.NodeVisitor):
             self.flag(node, "class-body-name", name=name)  # `m(other)` in the class body
             return
         if scope is not None:  # a local: its own rules apply through aliases
-            if name in scope.module_names and id(node) not in self.attribute_roots:
+            if id(node) in self.attribute_roots:
+                return
+            if name in scope.module_names:
                 self.check_bare_module(node, name)
+            elif name in scope.aliases:  # `from keras import optimizers as m` used as a value
+                self.check_path(node, scope.aliases[name], namespace_ok=False)
             return
         self.check_global_read(node, name)
 
@@ -425,7 +431,11 @@ class Checker(ast.NodeVisitor):
         if DUNDER.match(attr) and attr not in ALLOWED_DUNDER_ATTRIBUTES:
             self.flag(node, "dunder-attribute", attr=attr)
         elif on_self:
-            if attr not in self.context.class_attributes and attr not in self.policy.attributes:
+            if attr.startswith("_") and own_class.class_name in self.context.library_based:
+                # a library base's internals: a name "defined" by `self._x = ...` in a branch
+                # that never runs would still read the library's own `_x`
+                self.flag(node, "private-attribute", attr=attr)
+            elif attr not in self.context.class_attributes and attr not in self.policy.attributes:
                 self.flag(node, "attribute-not-allowed", attr=attr)
         elif attr.startswith("_") and not DUNDER.match(attr):
             self.flag(node, "private-attribute", attr=attr)
@@ -481,6 +491,13 @@ class Checker(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         if (
+            self.policy.forbidden_keywords
+            and any(k.arg is None for k in node.keywords)
+            and not _is_super_init(node.func)  # a layer's `super().__init__(**kwargs)`
+        ):
+            forbidden = ", ".join(f"`{k}=`" for k in sorted(self.policy.forbidden_keywords))
+            self.flag(node, "unpacked-keywords", forbidden=forbidden)
+        if (
             isinstance(node.func, ast.Name)
             and node.func.id == "super"
             and self.resolve("super") is None
@@ -519,6 +536,18 @@ def _class_uses(tree: ast.AST) -> set[int]:
         elif isinstance(node, ast.ClassDef):
             uses.update(id(base) for base in node.bases)
     return uses
+
+
+def _is_super_init(func: ast.AST) -> bool:
+    """``super().__init__``: forwarding to the base class, checked by its own rules."""
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == "__init__"
+        and isinstance(func.value, ast.Call)
+        and isinstance(func.value.func, ast.Name)
+        and func.value.func.id == "super"
+        and not func.value.args
+    )
 
 
 def _parameters(args: ast.arguments) -> list[str]:
@@ -599,6 +628,7 @@ def check_source(source: str, policy: Policy, context: NotebookContext | None = 
             module_names=modules,
             student_classes=set(top_level_classes(tree)),
             class_attributes=class_attributes(tree),
+            library_based=library_based(class_bases(tree)),
         )
     checker = Checker(policy, context)
     checker.visit(tree)

@@ -37,6 +37,10 @@ RULES: dict[str, str] = {
         "the argument `{keyword}=` would use the library's own implementation; write the "
         "computation yourself."
     ),
+    "unpacked-keywords": (
+        "`**` arguments are not allowed in this task: they could pass {forbidden}, which would "
+        "use the library's own implementation."
+    ),
     "module-mix": (
         "`{name}` is defined in a cell that may use {modules}, which this answer may not use."
     ),

@@ -33,6 +33,8 @@ class NotebookContext:
     module_names: set = field(default_factory=set)  # names bound by `import x` (modules)
     student_classes: set = field(default_factory=set)  # classes the editable cells define
     class_attributes: set = field(default_factory=set)  # what those classes define (methods...)
+    library_based: set = field(default_factory=set)  # those deriving from a library class
+    class_bases: dict = field(default_factory=dict)  # each of them -> its bases as written
 
 
 def transform(source: str) -> str:
@@ -150,6 +152,7 @@ class Scope:
         self.names: set[str] = set()  # names local to this scope
         self.params: list[str] = []
         self.self_name: str | None = None  # a method's first positional parameter
+        self.class_name: str | None = None  # a class scope's class
         self.aliases: dict[str, str] = {}  # local name -> dotted path (imports, `K = keras.ops`)
         self.module_names: set[str] = set()  # locals bound by `import x`
         self.tainted: set[str] = set()  # locals that may hold a module or library object
@@ -218,6 +221,32 @@ def class_attributes(tree: ast.Module) -> set[str]:
     return found
 
 
+def class_bases(tree: ast.Module) -> dict[str, list[str]]:
+    """Each top-level class of a cell -> its bases as written (``"keras.layers.Layer"``)."""
+    return {
+        node.name: [ast.unparse(base) for base in node.bases]
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+    }
+
+
+def library_based(bases: dict[str, list[str]]) -> set[str]:
+    """The classes of ``bases`` that derive, directly or through each other, from a class that
+    is neither ``object``, a built-in exception nor one of these classes."""
+    import builtins
+
+    def plain(base: str) -> bool:
+        value = getattr(builtins, base, None)
+        return base == "object" or (isinstance(value, type) and issubclass(value, Exception))
+
+    found = {c for c, bs in bases.items() if any(b not in bases and not plain(b) for b in bs)}
+    while True:
+        more = {c for c, bs in bases.items() if c not in found and any(b in found for b in bs)}
+        if not more:
+            return found
+        found |= more
+
+
 def defined_names(source: str) -> list[str]:
     """The functions and classes a cell defines at its top level."""
     tree = parse(source)
@@ -247,6 +276,8 @@ def notebook_context(nb) -> NotebookContext:
             context.student_globals |= set(bindings)
             context.student_classes |= set(top_level_classes(tree))
             context.class_attributes |= class_attributes(tree)
+            context.class_bases.update(class_bases(tree))
             context.student_modules.update({k: v for k, v in bindings.items() if v})
     context.student_globals -= set(context.protected)
+    context.library_based = library_based(context.class_bases)
     return context
