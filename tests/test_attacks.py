@@ -250,6 +250,12 @@ REWRITES_INPUT = {
         + ZERO_AND_MEAN.replace("    ", "        ")
         + "mean_rows = Rows()\n"
     ),
+    # bound where no assignment is seen: a walrus in an annotation, run when the def runs
+    "rewrites_input_bound_in_annotation": (
+        "def _rows(x):\n"
+        + ZERO_AND_MEAN
+        + "def _bind(unused: (mean_rows := _rows) = None):\n    return unused\n"
+    ),
 }
 REBINDS_LATER = "def _rows(x):\n" + ZERO_AND_MEAN + "mean_rows = _rows\n"
 

@@ -561,6 +561,7 @@ def test_static_check_accepts_honest_answers(source):
         # code in annotations runs when the function is defined
         ("def h() -> open('/etc/passwd').read():\n    pass", "`open` may not be used"),
         ("def h(*a: eval('1'), **k: exec('1')):\n    pass", "built-in `eval`"),
+        ("def h(a: (grading := 1)):\n    pass", "a name that the set-up or test cells use"),
         # setting an attribute of an object the answer is given (a test's model) is refused
         ("def f(model):\n    model.evaluate = lambda *a: 0.99", "setting `.evaluate`"),
         ("def f(x):\n    x.shape = (1, -1)", "setting `.shape`"),

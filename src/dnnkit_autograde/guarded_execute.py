@@ -21,7 +21,7 @@ from traitlets import Bool, Float, Integer, default
 
 from .cells import PROBE, error_output, is_setup_cell, settle_test_outputs, stub_source
 from .kernels import GradingKernelManager
-from .scope import bound_names, defined_names
+from .scope import defined_names, names_in_binding_places
 
 #: Run silently after every cell: wrap the callables bound to ``names`` by editable cells
 #: (dnnkit.answer_guard; see ``GuardedExecute._guard_answers``).
@@ -199,8 +199,8 @@ class GuardedExecute(Execute):
         a test ran) is wrapped again before the next cell."""
         if not self.guard_answers:
             return
-        if not is_locked(cell):
-            self._answer_names.update(bound_names(cell.source))
+        if not is_locked(cell):  # wherever the cell binds them (a walrus in an annotation...)
+            self._answer_names.update(names_in_binding_places(cell.source))
         if self._answer_names:
             run_sync(self._run_silently)(GUARD.format(names=sorted(self._answer_names)))
 

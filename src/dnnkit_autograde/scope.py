@@ -93,10 +93,18 @@ def _scope_nodes(node: ast.AST) -> Iterator[ast.AST]:
 
 
 def _outer_parts(node: ast.AST) -> Iterator[ast.AST]:
-    """What a nested function, class or lambda evaluates in the enclosing scope."""
+    """What a nested function, class or lambda evaluates in the enclosing scope: decorators,
+    defaults and annotations; a class's bases and keywords."""
     parts = list(getattr(node, "decorator_list", []))
-    if not isinstance(node, ast.ClassDef):
-        parts += node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
+    if isinstance(node, ast.ClassDef):
+        parts += node.bases + [k.value for k in node.keywords]
+    else:
+        args = node.args
+        parts += args.defaults + [d for d in args.kw_defaults if d is not None]
+        every = args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]
+        parts += [a.annotation for a in every if a is not None and a.annotation is not None]
+        if getattr(node, "returns", None) is not None:
+            parts.append(node.returns)
     for part in parts:
         yield from _scope_nodes(part)
 
@@ -188,10 +196,20 @@ def target_root(node) -> ast.AST:
     return node
 
 
-def bound_names(source: str) -> list[str]:
-    """Every name a cell binds at its top level (``def``, ``class``, assignment, import...)."""
+def names_in_binding_places(source: str) -> set[str]:
+    """Every name that appears anywhere in a cell where a name is bound, in any scope: a
+    superset of the globals the cell can bind (`global` statements and ``globals()`` are
+    refused by the static check), whatever construct binds them."""
     tree = parse(source)
-    return [] if tree is None else list(top_level_bindings(tree))
+    if tree is None:
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update(name for name, _ in import_bindings(node))
+        else:
+            names.update(_bound_by(node))
+    return names
 
 
 def top_level_classes(tree: ast.Module) -> list[str]:
