@@ -279,3 +279,26 @@ def test_answers_that_rewrite_their_inputs_fool_the_tests_only_without_the_guard
     assert scores["honest"]["mean_rows_tests"] == 3.0
     for student in [*REWRITES_INPUT, "rebinds_later"]:
         assert scores[student]["mean_rows_tests"] == (0.0 if guard else 3.0), (student, scores)
+
+
+# IPython's automagic would run this line as `%time <code>`: <code> makes every later cell
+# that calls `grading.` (the tiny assignment's tests) reach the kernel as `pass`.
+SILENCES_TESTS = (
+    "time get_ipython().input_transformers_post.append("
+    "lambda lines: ['pass\\n'] if 'grading.' in ''.join(lines) else lines)"
+)
+
+
+@pytest.mark.parametrize("static", [True, False], ids=["static-check", "kernel-only"])
+def test_a_line_ipython_would_run_as_a_magic_earns_nothing(tmp_path, static):
+    """An unanswered notebook with that line added scores 0: the static check refuses a cell
+    that does not parse, and grading kernels run with automagic off (each defence alone).
+    Oracle: the gradebook; ``test_kernels`` shows the same line running as a magic in a
+    kernel with IPython's defaults."""
+    course = gs.make_course(tmp_path / "course", {"tiny": gs.tiny_assignment()})
+    course.generate("tiny")
+    release = course.release("tiny")
+    course.submit("silencer", "tiny", gs.insert_before(release, "square_solution", SILENCES_TESTS))
+    result = course.autograde("tiny", *(() if static else (STATIC_OFF,)), *LIMITS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert gs.total(course.scores("tiny")["silencer"]) == 0.0

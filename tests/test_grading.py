@@ -562,6 +562,8 @@ def test_static_check_accepts_honest_answers(source):
         ("def h() -> open('/etc/passwd').read():\n    pass", "`open` may not be used"),
         ("def h(*a: eval('1'), **k: exec('1')):\n    pass", "built-in `eval`"),
         ("def h(a: (grading := 1)):\n    pass", "a name that the set-up or test cells use"),
+        # what does not parse is not run: IPython could make a magic of it (`time <code>`)
+        ("time get_ipython().run_cell('1')", "is not valid Python (line 1: invalid syntax)"),
         # setting an attribute of an object the answer is given (a test's model) is refused
         ("def f(model):\n    model.evaluate = lambda *a: 0.99", "setting `.evaluate`"),
         ("def f(x):\n    x.shape = (1, -1)", "setting `.shape`"),

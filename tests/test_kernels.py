@@ -215,3 +215,30 @@ def test_runtime_folder_is_removed_even_when_the_kernel_locked_its_subfolders():
         assert sorted(os.listdir("/etc")) == etc_before
     finally:
         remove_folder(parent)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("manager_class", MANAGERS)
+def test_grading_kernels_run_a_line_as_python_never_as_a_magic(tmp_path, manager_class):
+    """IPython's automagic would run ``time <code>`` as ``%time <code>`` (code the static
+    check never parsed) and ``pycat / etc / passwd`` (valid Python) as ``%pycat``. Grading
+    kernels start with automagic and autocall off. Oracle: the kernel's replies, and the same
+    line run in a kernel of jupyter_client's own manager, where the magic runs."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    async def outcome(manager) -> tuple[str, str]:
+        km, kc = await _start(tmp_path, manager)
+        try:
+            await kc.wait_for_ready(timeout=60)
+            return await _run(kc, "time print('ran', 6 * 7)")
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    async def scenario():
+        status, out = await outcome(manager_class)
+        assert (status, out) == ("error", "")  # a SyntaxError: nothing ran
+        status, out = await outcome(AsyncKernelManager)
+        assert status == "ok" and out.startswith("ran 42\nCPU times:")  # %time ran it
+
+    asyncio.run(scenario())

@@ -40,6 +40,7 @@ from .scope import (
     normalise,
     notebook_context,
     parse,
+    syntax_error,
     target_root,
     top_level_bindings,
     top_level_classes,
@@ -612,12 +613,13 @@ def check_source(source: str, policy: Policy, context: NotebookContext | None = 
     Returns
     -------
     list of Violation
-        A cell that does not parse returns no violation: it fails by itself when run.
+        A cell that does not parse is refused (rule ``syntax-error``): what IPython would make
+        of it is not what the check read.
     """
     context = context or NotebookContext()
     tree = parse(source)
     if tree is None:
-        return []
+        return [violation(1, "syntax-error", error=syntax_error(source))]
     if context.student_globals == set() and context.student_modules == {}:
         modules = set(context.module_names)
         own = top_level_bindings(tree, modules)

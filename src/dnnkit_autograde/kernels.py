@@ -37,7 +37,19 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import DottedObjectName, Float, Type, default
 
-__all__ = ["GradingKernelClient", "GradingKernelManager", "remove_folder", "runtime_parent"]
+__all__ = [
+    "IPYTHON_OPTIONS",
+    "GradingKernelClient",
+    "GradingKernelManager",
+    "remove_folder",
+    "runtime_parent",
+]
+
+#: IPython options of every grading kernel: a cell runs as the Python that the static check
+#: read. IPython's defaults turn a one-line cell that starts with a magic's name into that
+#: magic (automagic: ``time <code>`` runs ``%time``, which runs ``<code>`` unchecked), and
+#: autocall would turn ``f x`` into ``f(x)``.
+IPYTHON_OPTIONS = ("--InteractiveShell.automagic=False", "--InteractiveShell.autocall=0")
 
 
 def runtime_parent() -> str:
@@ -120,6 +132,13 @@ class GradingKernelManager(AsyncKernelManager):
             self.runtime_folder = tempfile.mkdtemp(prefix="dnnkit-kernel-", dir=runtime_parent())
             self.connection_file = os.path.join(self.runtime_folder, "kernel.json")
             self.ip = os.path.join(self.runtime_folder, "kernel-ipc")
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        """The kernel's command line, with :data:`IPYTHON_OPTIONS` for an IPython kernel."""
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if any("ipykernel" in part for part in cmd):
+            cmd += list(IPYTHON_OPTIONS)
+        return cmd
 
     async def _async_pre_start_kernel(self, **kw):
         self.use_runtime_folder()

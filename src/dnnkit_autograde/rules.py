@@ -105,6 +105,10 @@ RULES: dict[str, str] = {
         "catching {name} is not allowed (it would swallow the autograder's time limit); catch "
         "a specific exception such as ValueError."
     ),
+    "syntax-error": (
+        "this cell is not valid Python ({error}), so the autograder cannot check it and does not "
+        "run it; fix the error."
+    ),
     "checker": (
         "the autograder could not check this cell ({error}); ask your instructor to review it."
     ),

@@ -56,6 +56,17 @@ def parse(source: str) -> ast.Module | None:
         return None
 
 
+def syntax_error(source: str) -> str:
+    """Why ``source`` does not parse (after IPython's transformation), for the student."""
+    try:
+        ast.parse(transform(source))
+    except SyntaxError as exc:
+        return f"line {exc.lineno}: {exc.msg}"
+    except ValueError as exc:
+        return str(exc)
+    return "it parses"
+
+
 def import_bindings(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
     """(bound name, dotted path of what it is bound to) for an import statement."""
     out = []
