@@ -82,6 +82,36 @@ def test_uncopied_gives_the_answer_the_callers_objects_and_plain_values():
     assert uncopied(np.mean) is np.mean
 
 
+def test_arrays_handed_over_by_uncopied_cannot_be_changed_after_the_call():
+    """An answer that keeps the arrays a test handed it through ``uncopied`` and writes into
+    them during a later call would change what the test computes its next expected value
+    from. The arrays it got were views, read-only once the call returned. Oracle: the
+    caller's arrays, and the error of the later write."""
+    kept = []
+
+    def answer(x, pair, *, scale):
+        x *= 2.0  # during the call: reaches the caller's array, as a test of in-place must see
+        kept.extend([x, *pair, scale])
+        return x
+
+    def later(fill):
+        refused = 0
+        for array in kept:
+            try:
+                array.fill(fill)
+            except ValueError as error:  # "assignment destination is read-only"
+                refused += "read-only" in str(error)
+        return refused
+
+    x, pair, scale = np.ones(2), (np.ones(3), np.ones(1)), np.ones(1)
+    got = uncopied(guard_answer(answer))(x, pair, scale=scale)
+    np.testing.assert_array_equal(x, [2.0, 2.0])
+    assert np.shares_memory(got, x) and type(got) is np.ndarray  # returned its input: visible
+    assert guard_answer(later)(0.0) == 4
+    for array in (x, *pair, scale):
+        assert array.min() >= 1.0 and array.flags.writeable  # unchanged and still the caller's
+
+
 def test_returned_subclasses_become_plain_values():
     class Always(np.ndarray):
         pass

@@ -115,8 +115,12 @@ def uncopied(function: Callable) -> Callable:
     """``function`` called on the caller's own objects, for a test of whether it changes them.
 
     For an answer wrapped by :func:`guard_answer`: the answer itself, its return value made
-    plain (:func:`plain`). Any other function (the student's own run, without the autograder)
-    is returned as it is.
+    plain (:func:`plain`). An array argument (also inside a tuple) is handed over as a view of
+    the caller's array: what the answer writes during the call reaches the caller's array, and
+    the view is read-only once the call returns, so an answer that keeps it cannot change the
+    caller's array later (when the test computes another expected value from it). Arrays
+    inside lists and dicts are the caller's own, as are the containers. Any other function
+    (the student's own run, without the autograder) is returned as it is.
     """
     if not _is_guarded(function):
         return function
@@ -124,9 +128,27 @@ def uncopied(function: Callable) -> Callable:
 
     @functools.wraps(original)
     def in_place(*args: Any, **kwargs: Any) -> Any:
-        return plain(original(*args, **kwargs))
+        handed: list[np.ndarray] = []
+        args = tuple(_view(a, handed) for a in args)
+        kwargs = {k: _view(v, handed) for k, v in kwargs.items()}
+        try:
+            return plain(original(*args, **kwargs))
+        finally:
+            for view in handed:
+                view.flags.writeable = False
 
     return in_place
+
+
+def _view(value: Any, handed: list) -> Any:
+    """A view of an array (recorded in ``handed``), or tuple of them; anything else as is."""
+    if isinstance(value, _ndarray):
+        view = value.view()
+        handed.append(view)
+        return view
+    if type(value) is tuple:
+        return tuple(_view(v, handed) for v in value)
+    return value
 
 
 def _guardable(value: Any) -> TypeGuard[Callable[..., Any]]:
