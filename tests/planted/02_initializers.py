@@ -52,6 +52,21 @@ BUGS = {
         ),
         "why": "truncates at one standard deviation instead of two (wrong constant)",
     },
+    "glorot_ignores_seed": {
+        "cell": "glorot_uniform_solution",
+        "find": 'distribution="uniform", seed=seed)',
+        "replace": 'distribution="uniform", seed=0)',
+        "why": "ignores the seed: every layer starts from the same weights",
+    },
+    "truncated_normal_own_generator": {
+        "cell": "truncated_normal_solution",
+        "find": "x = np.asarray(rng.normal(0.0, stddev, size=shape), dtype=float)",
+        "replace": (
+            "rng = np.random.default_rng(2024)\n"
+            "    x = np.asarray(rng.normal(0.0, stddev, size=shape), dtype=float)"
+        ),
+        "why": "draws from a generator of its own instead of the `rng` it is given",
+    },
     "no_truncation_correction": {
         "cell": "variance_scaling_solution",
         "find": "truncated_normal(shape, sigma / truncated_std(2.0), rng)",
