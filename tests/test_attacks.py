@@ -291,10 +291,12 @@ SILENCES_TESTS = (
 
 @pytest.mark.parametrize("static", [True, False], ids=["static-check", "kernel-only"])
 def test_a_line_ipython_would_run_as_a_magic_earns_nothing(tmp_path, static):
-    """An unanswered notebook with that line added scores 0: the static check refuses a cell
-    that does not parse, and grading kernels run with automagic off (each defence alone).
-    Oracle: the gradebook; ``test_kernels`` shows the same line running as a magic in a
-    kernel with IPython's defaults."""
+    """An unanswered notebook with that line added scores 0. The static check refuses the
+    cell (it does not parse), so the graded notebook holds a stub with the rule instead of it;
+    with the check off, grading kernels run with automagic off and the line is a SyntaxError.
+    Oracle: the gradebook and the graded cell; ``test_kernels`` shows the same line running
+    as a magic in a kernel with IPython's defaults, and this test's kernel-only variant fails
+    without the kernel's options."""
     course = gs.make_course(tmp_path / "course", {"tiny": gs.tiny_assignment()})
     course.generate("tiny")
     release = course.release("tiny")
@@ -302,3 +304,9 @@ def test_a_line_ipython_would_run_as_a_magic_earns_nothing(tmp_path, static):
     result = course.autograde("tiny", *(() if static else (STATIC_OFF,)), *LIMITS)
     assert result.returncode == 0, result.stderr[-3000:]
     assert gs.total(course.scores("tiny")["silencer"]) == 0.0
+    graded = nbformat.read(course.autograded_path("silencer", "tiny"), as_version=4)
+    added = graded.cells[gs.cell_index(release, "square_solution")].source
+    if static:  # replaced by the static check's stub, never sent to the kernel
+        assert "[rule: syntax-error]" in added and not added.startswith("time "), added
+    else:
+        assert added == SILENCES_TESTS

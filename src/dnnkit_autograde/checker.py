@@ -34,16 +34,15 @@ from .scope import (
     class_bases,
     defined_names,
     import_bindings,
-    library_based,
     local_names,
     module_root,
     normalise,
     notebook_context,
     parse,
+    plain_base,
     syntax_error,
     target_root,
     top_level_bindings,
-    top_level_classes,
 )
 
 
@@ -335,9 +334,7 @@ class Checker(ast.NodeVisitor):
             name = node.id
             if name in self.context.student_classes and name not in self.context.protected:
                 return
-            if name == "object" or (
-                name in SAFE_BUILTINS and name.endswith(("Error", "Exception"))
-            ):
+            if plain_base(name):
                 return
         path = self.chain_path(node)
         if path is None or normalise(path) not in self.policy.bases:
@@ -628,9 +625,8 @@ def check_source(source: str, policy: Policy, context: NotebookContext | None = 
             student_globals=set(own) - set(context.protected),
             student_modules={k: v for k, v in own.items() if v},
             module_names=modules,
-            student_classes=set(top_level_classes(tree)),
+            class_bases=class_bases(tree),
             class_attributes=class_attributes(tree),
-            library_based=library_based(class_bases(tree)),
         )
     checker = Checker(policy, context)
     checker.visit(tree)

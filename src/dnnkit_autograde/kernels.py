@@ -42,6 +42,7 @@ __all__ = [
     "GradingKernelClient",
     "GradingKernelManager",
     "remove_folder",
+    "runs_ipykernel",
     "runtime_parent",
 ]
 
@@ -59,6 +60,11 @@ def runtime_parent() -> str:
     if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK):
         return "/dev/shm"
     return tempfile.gettempdir()
+
+
+def runs_ipykernel(cmd: list[str]) -> bool:
+    """Does the kernel command line start an IPython kernel (``-m ipykernel_launcher``)?"""
+    return any("ipykernel" in part for part in cmd)
 
 
 def remove_folder(path: str) -> None:
@@ -136,7 +142,7 @@ class GradingKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         """The kernel's command line, with :data:`IPYTHON_OPTIONS` for an IPython kernel."""
         cmd = super().format_kernel_cmd(extra_arguments)
-        if any("ipykernel" in part for part in cmd):
+        if runs_ipykernel(cmd):
             cmd += list(IPYTHON_OPTIONS)
         return cmd
 

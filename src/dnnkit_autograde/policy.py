@@ -145,8 +145,7 @@ def parse_policy(text: str, where: str = POLICY_FILE) -> AssignmentPolicy:
     The file has a ``[base]`` table and one ``[tasks.<grade_id>]`` table per task with its own
     rules; each table may have ``use`` (vocabularies), ``names``, ``attributes``, ``settable``
     (attributes that may also be set), ``bases`` (library classes to derive from),
-    ``exclude_names``, ``exclude_attributes`` and
-    ``forbid_keywords``.
+    ``exclude_names``, ``exclude_attributes`` and ``forbid_keywords``.
     """
     try:
         data = tomllib.loads(text)

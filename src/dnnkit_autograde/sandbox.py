@@ -51,7 +51,7 @@ from traitlets import Bool, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .font_list import matplotlib_font_list
-from .kernels import GradingKernelManager, remove_folder, runtime_parent
+from .kernels import GradingKernelManager, remove_folder, runs_ipykernel, runtime_parent
 from .limits import (
     Enforcement,
     KernelCgroup,
@@ -370,7 +370,7 @@ def isolate_python(cmd: list[str]) -> list[str]:
     if not cmd or not os.path.basename(cmd[0]).startswith("python"):
         return list(cmd)
     cmd = [cmd[0], "-I", *cmd[1:]]
-    if any("ipykernel" in part for part in cmd):
+    if runs_ipykernel(cmd):
         cmd.append("--IPKernelApp.ignore_cwd=True")
     return cmd
 

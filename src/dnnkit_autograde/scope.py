@@ -8,6 +8,7 @@ they import (``np`` -> ``"numpy"``), so aliases cannot hide a name from the rule
 from __future__ import annotations
 
 import ast
+import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -31,10 +32,27 @@ class NotebookContext:
     student_modules: dict = field(default_factory=dict)
     defined_with: dict = field(default_factory=dict)
     module_names: set = field(default_factory=set)  # names bound by `import x` (modules)
-    student_classes: set = field(default_factory=set)  # classes the editable cells define
+    class_bases: dict = field(default_factory=dict)  # editable cells' classes -> their bases
     class_attributes: set = field(default_factory=set)  # what those classes define (methods...)
-    library_based: set = field(default_factory=set)  # those deriving from a library class
-    class_bases: dict = field(default_factory=dict)  # each of them -> its bases as written
+
+    @property
+    def student_classes(self) -> set[str]:
+        """The classes the editable cells define at their top level."""
+        return set(self.class_bases)
+
+    @property
+    def library_based(self) -> set[str]:
+        """The student classes that derive, directly or through each other, from a class that
+        is neither ``object``, a built-in exception nor a student class (a library class)."""
+        bases = self.class_bases
+        found = {
+            c for c, bs in bases.items() if any(b not in bases and not plain_base(b) for b in bs)
+        }
+        while True:
+            more = {c for c, bs in bases.items() if c not in found and any(b in found for b in bs)}
+            if not more:
+                return found
+            found |= more
 
 
 def transform(source: str) -> str:
@@ -223,11 +241,6 @@ def names_in_binding_places(source: str) -> set[str]:
     return names
 
 
-def top_level_classes(tree: ast.Module) -> list[str]:
-    """The classes a cell defines at its top level (``class`` statements)."""
-    return [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
-
-
 def class_attributes(tree: ast.Module) -> set[str]:
     """What the top-level classes of a cell define: the names bound in their bodies (methods,
     constants) and the attributes their methods set on their first parameter (``self.x =``)."""
@@ -237,8 +250,11 @@ def class_attributes(tree: ast.Module) -> set[str]:
             continue
         for stmt in node.body:
             found |= set(local_names(ast.Module(body=[stmt], type_ignores=[])))
-            if isinstance(stmt, ast.FunctionDef) and stmt.args.args:
-                first = stmt.args.args[0].arg
+            positional = (
+                stmt.args.posonlyargs + stmt.args.args if isinstance(stmt, ast.FunctionDef) else []
+            )
+            if positional:  # a method: what it sets on `self`, its first positional parameter
+                first = positional[0].arg
                 found |= {
                     sub.attr
                     for sub in ast.walk(stmt)
@@ -259,21 +275,10 @@ def class_bases(tree: ast.Module) -> dict[str, list[str]]:
     }
 
 
-def library_based(bases: dict[str, list[str]]) -> set[str]:
-    """The classes of ``bases`` that derive, directly or through each other, from a class that
-    is neither ``object``, a built-in exception nor one of these classes."""
-    import builtins
-
-    def plain(base: str) -> bool:
-        value = getattr(builtins, base, None)
-        return base == "object" or (isinstance(value, type) and issubclass(value, Exception))
-
-    found = {c for c, bs in bases.items() if any(b not in bases and not plain(b) for b in bs)}
-    while True:
-        more = {c for c, bs in bases.items() if c not in found and any(b in found for b in bs)}
-        if not more:
-            return found
-        found |= more
+def plain_base(name: str) -> bool:
+    """``object`` or a built-in exception: base classes that bring no library's internals."""
+    value = getattr(builtins, name, None)
+    return name == "object" or (isinstance(value, type) and issubclass(value, Exception))
 
 
 def defined_names(source: str) -> list[str]:
@@ -303,10 +308,8 @@ def notebook_context(nb) -> NotebookContext:
                 context.protected.setdefault(name, path)
         else:
             context.student_globals |= set(bindings)
-            context.student_classes |= set(top_level_classes(tree))
-            context.class_attributes |= class_attributes(tree)
             context.class_bases.update(class_bases(tree))
+            context.class_attributes |= class_attributes(tree)
             context.student_modules.update({k: v for k, v in bindings.items() if v})
     context.student_globals -= set(context.protected)
-    context.library_based = library_based(context.class_bases)
     return context
