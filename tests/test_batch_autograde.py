@@ -861,6 +861,15 @@ class DaskCluster:
             pid = int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
         return pid
 
+    def log_tails(self, lines: int = 40) -> str:
+        """The last lines of the scheduler's and workers' logs (for a failure's message)."""
+        out = []
+        for log in self.logs:
+            log.flush()
+            text = Path(log.name).read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {Path(log.name).name}\n" + "\n".join(text))
+        return "\n" + "\n".join(out)
+
     def close(self) -> None:
         for proc in [*self.workers, self.scheduler]:
             if proc.poll() is None:
@@ -954,7 +963,7 @@ def test_existing_dask_cluster_survives_lost_worker_and_interrupted_coordinator(
         assert kernels, "worker 1 never started a kernel"
         os.kill(victim, signal.SIGKILL)
         out, err = second.communicate(timeout=900)
-        assert second.returncode == 0, out + err
+        assert second.returncode == 0, out + err + cluster.log_tails()
         assert cluster.workers[0].poll() is None  # the batch finished on the other worker
         assert _wait_gone(kernels) == [], "the killed worker's kernel outlived it"
     finally:

@@ -5,8 +5,12 @@ behind, in the sandbox and outside it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shlex
 import shutil
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +18,14 @@ from grading_support import sandbox_problem
 from traitlets.config import Config
 
 from dnnkit_autograde.kernels import (
+    SWEEP_MIN_AGE_S,
     GradingKernelClient,
     GradingKernelManager,
+    KernelStartError,
+    RuntimeFolder,
     remove_folder,
     runtime_parent,
+    sweep_runtime_folders,
 )
 from dnnkit_autograde.sandbox import SandboxedKernelManager
 
@@ -107,6 +115,8 @@ def test_kernel_that_exited_by_itself_is_shut_down_cleanly(tmp_path):
 
 
 def test_wait_for_ready_names_a_kernel_that_died_before_answering(tmp_path):
+    """The error says the kernel died, and how: the exit status of its process."""
+
     async def scenario():
         km = GradingKernelManager(kernel_name="python3")
         await km.start_kernel(cwd=str(tmp_path))
@@ -115,13 +125,53 @@ def test_wait_for_ready_names_a_kernel_that_died_before_answering(tmp_path):
         kc = km.client()
         kc.start_channels()
         try:
-            with pytest.raises(RuntimeError, match="died before replying"):
+            with pytest.raises(
+                KernelStartError, match=r"died before replying.*\(killed by SIGKILL\)"
+            ):
                 await kc.wait_for_ready(timeout=30)
         finally:
             kc.stop_channels()
             await km.shutdown_kernel()
 
     asyncio.run(scenario())
+
+
+def _kernel_spec(folder: Path, name: str, argv: list[str]) -> None:
+    """A kernel spec ``name`` in ``folder/kernels`` (put ``folder`` on ``JUPYTER_PATH``)."""
+    spec = folder / "kernels" / name
+    spec.mkdir(parents=True)
+    spec_json = {"argv": argv, "display_name": name, "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(spec_json))
+
+
+@pytest.mark.skipif(sandbox_problem() is not None, reason=str(sandbox_problem()))
+def test_a_sandboxed_kernel_that_cannot_start_says_why(tmp_path, monkeypatch):
+    """A sandboxed kernel's stderr is discarded (``Sandbox.kernel_output``), except that a
+    kernel that dies before it answers reports what its launcher wrote: here Python's own
+    error for a module that does not exist, through bwrap, with its exit status."""
+    _kernel_spec(
+        tmp_path,
+        "broken",
+        [sys.executable, "-m", "no_such_kernel_module", "-f", "{connection_file}"],
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+
+    async def scenario():
+        km = SandboxedKernelManager(kernel_name="broken", config=Config())
+        await km.start_kernel(cwd=str(tmp_path))
+        kc = km.client()
+        kc.start_channels()
+        try:
+            with pytest.raises(KernelStartError) as raised:
+                await kc.wait_for_ready(timeout=60)
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel()
+        return str(raised.value)
+
+    message = asyncio.run(scenario())
+    assert "(exit code 1: " in message, message
+    assert "No module named no_such_kernel_module" in message, message
 
 
 @pytest.mark.slow
@@ -144,7 +194,7 @@ def test_kernels_started_together_each_talk_over_their_own_ipc_folder(tmp_path):
 
     async def scenario():
         started = await asyncio.gather(*(start_and_ask(n) for n in range(4)))
-        folders = [km.runtime_folder for km, _, _ in started]
+        folders = [km.runtime_folder.path for km, _, _ in started]
         await asyncio.gather(*(km.shutdown_kernel() for km, _, _ in started))
         return started, folders
 
@@ -242,3 +292,81 @@ def test_grading_kernels_run_a_line_as_python_never_as_a_magic(tmp_path, manager
         assert status == "ok" and out.startswith("ran 42\nCPU times:")  # %time ran it
 
     asyncio.run(scenario())
+
+
+def test_a_kernel_that_dies_before_answering_is_replaced(tmp_path, monkeypatch):
+    """``GuardedExecute`` starts another kernel when one dies before it answers (no code of
+    the notebook has run in it, so the machine failed, not the student), and names the exit
+    status in its log; with ``kernel_start_attempts=1`` the same kernel stops the notebook.
+    The launcher here fails the first time it runs (a marker file), then starts IPython."""
+    import logging
+
+    import nbformat
+
+    from dnnkit_autograde import GuardedExecute
+
+    marker = tmp_path / "failed-once"
+    script = (
+        f'if [ -e "$0" ]; then exec {shlex.quote(sys.executable)} -m ipykernel_launcher -f "$@"; '
+        'fi; touch "$0"; exit 3'
+    )
+    _kernel_spec(tmp_path, "flaky", ["sh", "-c", script, str(marker), "{connection_file}"])
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+
+    def run(attempts: int) -> tuple[nbformat.NotebookNode, list[str]]:
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+        nb.metadata["kernelspec"] = {"name": "flaky", "display_name": "flaky", "language": "python"}
+        records: list[str] = []
+        log = logging.Logger("grading")
+        log.addHandler(logging.Handler())
+        log.handlers[0].emit = lambda record: records.append(record.getMessage())
+        execute = GuardedExecute(
+            timeout=60, sandbox=False, kernel_start_attempts=attempts, kernel_name="flaky", log=log
+        )
+        execute.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+        return nb, records
+
+    nb, records = run(attempts=3)
+    assert marker.exists()
+    assert nb.cells[0].outputs[0]["text"] == "42\n"
+    started = [r for r in records if "did not start" in r]
+    assert len(started) == 1, records
+    assert "Grading kernel 1 of 3 did not start" in started[0]
+    assert "died before replying to kernel_info (exit code 3)" in started[0]
+
+    marker.unlink()
+    with pytest.raises(KernelStartError, match=r"\(exit code 3\)"):
+        run(attempts=1)
+
+
+def test_the_sweep_removes_only_old_unlocked_runtime_folders(tmp_path):
+    """``sweep_runtime_folders`` removes a runtime folder that no grader holds and that is
+    older than its minimum age, with what a kernel left in it; it keeps a folder held by a
+    live grader (its lock), a young one, a link with a runtime folder's name (not followed)
+    and anything not named as a runtime folder."""
+    parent = tmp_path / "runtime"
+    parent.mkdir()
+    held = RuntimeFolder("dnnkit-sandbox-", str(parent))
+    stale, young, other = (
+        parent / "dnnkit-kernel-stale",
+        parent / "dnnkit-kernel-young",
+        parent / "mine",
+    )
+    for folder in (stale, young, other):
+        folder.mkdir()
+    _lock_tree(str(stale))
+    target = tmp_path / "target"
+    target.mkdir()
+    (parent / "dnnkit-sandbox-link").symlink_to(target)
+    then = time.time() - 2 * SWEEP_MIN_AGE_S
+    for path in (Path(held.path), stale, other):
+        os.utime(path, (then, then))
+    os.utime(parent / "dnnkit-sandbox-link", (then, then), follow_symlinks=False)
+
+    assert sweep_runtime_folders(str(parent)) == [str(stale)]
+    assert sorted(p.name for p in parent.iterdir()) == sorted(
+        [Path(held.path).name, young.name, other.name, "dnnkit-sandbox-link"]
+    )
+    assert target.exists()
+    held.remove()
+    assert not Path(held.path).exists()

@@ -27,7 +27,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from traitlets.config import Config
 
-from dnnkit_autograde.limits import Enforcement, KernelCgroup, Limits
+from dnnkit_autograde.kernels import sweep_runtime_folders
+from dnnkit_autograde.limits import CGROUP_PARENT, Enforcement, KernelCgroup, Limits, sweep_cgroups
 from dnnkit_autograde.sandbox import (
     PROVISIONER_NAME,
     SCRATCH,
@@ -355,32 +356,61 @@ def test_without_a_cgroup_memory_is_an_rlimit_and_an_allocation_fails(tmp_path):
         assert k.run("print(1 + 1)").stdout.strip() == "2"
 
 
+def _start_grader(cwd: Path) -> tuple[subprocess.Popen, list[int], Path, str]:
+    """A grader process holding one sandboxed kernel: (process, the kernel's pids, its runtime
+    folder, its kernel id)."""
+    grader = subprocess.Popen(
+        [sys.executable, "-c", GRADER, str(cwd)], stdout=subprocess.PIPE, text=True
+    )
+    line, runtime, kernel_id = grader.stdout.readline().split()
+    return grader, [int(p) for p in line.split(",")], Path(runtime), kernel_id
+
+
+def _kernel_cgroups(kernel_id: str) -> list[Path]:
+    """The cgroup folders named for ``kernel_id`` (none where no cgroup could be made)."""
+    return [p for p in Path("/sys/fs/cgroup").glob(f"**/{CGROUP_PARENT}/{kernel_id}") if p.is_dir()]
+
+
+def _age(paths, seconds: float = 3600) -> None:
+    then = time.time() - seconds
+    for path in paths:
+        os.utime(path, (then, then))
+
+
 @needs_sandbox
 @pytest.mark.slow
-def test_the_kernel_dies_with_its_grader(tmp_path):
-    grader = subprocess.Popen(
-        [sys.executable, "-c", GRADER, str(tmp_path)], stdout=subprocess.PIPE, text=True
-    )
+def test_the_kernel_dies_with_its_grader_and_what_it_left_is_swept(tmp_path):
+    """SIGKILL to a grader (a lost Dask worker): its kernel dies with it, and the runtime
+    folder and cgroup it could not remove are removed when the next kernel starts, while a
+    live grader's, as old, are kept. Oracle: /proc, and the folders themselves."""
+    killed, pids, runtime, kernel_id = _start_grader(tmp_path)
+    live, _, live_runtime, live_id = _start_grader(tmp_path)
     try:
-        line, runtime, kernel_id = grader.stdout.readline().split()
-        pids = [int(p) for p in line.split(",")]
         assert len(pids) >= 3 and all(_alive(pid) for pid in pids)  # bwrap, its child, python
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in pids)
+        left = [runtime, *_kernel_cgroups(kernel_id)]
+        kept = [live_runtime, *_kernel_cgroups(live_id)]
+        assert all(p.exists() for p in left + kept)
+        _age(left + kept)  # both older than the sweep's minimum age
+
+        with kernel(tmp_path) as k:  # the next kernel
+            assert k.run("print(6 * 7)").stdout == "42\n"
+        assert not any(p.exists() for p in left), [p for p in left if p.exists()]
+        assert all(p.exists() for p in kept)
     finally:
-        grader.send_signal(signal.SIGKILL)
-        grader.wait()
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in pids)
-    # the killed grader could not remove its kernel's runtime folder and cgroup: do it here
-    shutil.rmtree(runtime, ignore_errors=True)
-    for parent in (
-        Path("/sys/fs/cgroup/memory"),
-        Path("/sys/fs/cgroup/pids"),
-        Path("/sys/fs/cgroup"),
-    ):
-        with contextlib.suppress(OSError):
-            (parent / "dnnkit-sandbox" / kernel_id).rmdir()
+        for grader in (killed, live):
+            grader.kill()
+            grader.wait()
+    time.sleep(1)  # the live grader's kernel dies with it
+    _age(kept)
+    sweep_runtime_folders(str(live_runtime.parent))
+    sweep_cgroups([p.parent for p in kept[1:]])
+    assert not any(p.exists() for p in kept)
 
 
 # --- what the exercises need ----------------------------------------------------------------------
@@ -451,8 +481,8 @@ def test_kernel_spec_names_the_provisioner_unless_disabled():
     assert "kernel_provisioner" not in plain.kernel_spec.metadata
     assert plain.transport == "ipc"  # as every grading kernel: no TCP port to race for
     plain.use_runtime_folder()  # ... in a folder of its own, as outside the sandbox
-    assert plain.runtime_folder and plain.ip.startswith(plain.runtime_folder + os.sep)
-    os.rmdir(plain.runtime_folder)
+    assert plain.runtime_folder and plain.ip.startswith(plain.runtime_folder.path + os.sep)
+    plain.runtime_folder.remove()
     km.use_runtime_folder()  # in the sandbox, the provisioner makes it (where it can bind it)
     assert km.runtime_folder is None
     original = AsyncKernelManager(kernel_name="python3").kernel_spec  # not changed for others

@@ -20,7 +20,7 @@ from nbgrader.utils import is_locked
 from traitlets import Bool, Float, Integer, default
 
 from .cells import PROBE, error_output, is_setup_cell, settle_test_outputs, stub_source
-from .kernels import GradingKernelManager
+from .kernels import GradingKernelManager, KernelStartError
 from .scope import defined_names, names_in_binding_places
 
 #: Run silently after every cell: wrap the callables bound to ``names`` by editable cells
@@ -80,6 +80,12 @@ class GuardedExecute(Execute):
         5,
         help="Kernel restarts allowed per notebook before the remaining cells are "
         "given up (not run, so 0 for their tests).",
+    ).tag(config=True)
+    kernel_start_attempts = Integer(
+        3,
+        help="Kernels started, one after another, before a notebook is given up because none "
+        "answered. A kernel that dies before it answers has run no code of the notebook: the "
+        "machine failed (a namespace or memory it could not get), not the student.",
     ).tag(config=True)
     probe = Bool(True, help="Run dnnkit.grading.verify_integrity after every cell.").tag(
         config=True
@@ -153,7 +159,8 @@ class GuardedExecute(Execute):
         """Start a kernel, replay what ran before, run cells until one fails (or the end).
         The kernel is then killed (:class:`~.kernels.GradingKernelManager`)."""
         failure = None
-        with self.setup_kernel():
+        self._start_kernel()
+        with self.setup_kernel():  # the kernel is up: this only stops it at the end
             reply = self.wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = reply["content"]["language_info"]
             if run.ran or run.dropped:
@@ -161,6 +168,27 @@ class GuardedExecute(Execute):
             while failure is None and run.position < len(self.nb.cells):
                 failure = self._run_next(run)
         return failure
+
+    def _start_kernel(self) -> None:
+        """Start a kernel and its client, trying again (``kernel_start_attempts``) when one
+        dies or stays silent before it answers; nbclient has then cleaned it up."""
+        attempts = max(1, self.kernel_start_attempts)
+        for attempt in range(1, attempts + 1):
+            if self.km is None:
+                self.km = self.create_kernel_manager()
+            try:
+                self.start_new_kernel()
+                self.start_new_kernel_client()
+                return
+            except KernelStartError as exc:
+                if attempt == attempts:
+                    raise
+                self.log.warning(
+                    "Grading kernel %d of %d did not start (%s); starting another.",
+                    attempt,
+                    attempts,
+                    exc,
+                )
 
     def _run_next(self, run: _Run) -> _Failure | None:
         """Run the cell at ``run.position`` (skipping empty and markdown cells)."""

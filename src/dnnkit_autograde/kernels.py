@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
+import signal
 import stat
 import tempfile
 import time
@@ -40,10 +42,13 @@ from traitlets import DottedObjectName, Float, Type, default
 __all__ = [
     "IPYTHON_OPTIONS",
     "GradingKernelClient",
+    "KernelStartError",
     "GradingKernelManager",
+    "RuntimeFolder",
     "remove_folder",
     "runs_ipykernel",
     "runtime_parent",
+    "sweep_runtime_folders",
 ]
 
 #: IPython options of every grading kernel: a cell runs as the Python that the static check
@@ -82,13 +87,95 @@ def remove_folder(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+#: Names of kernels' runtime folders: ``<prefix><random>`` in :func:`runtime_parent`.
+RUNTIME_PREFIXES = ("dnnkit-kernel-", "dnnkit-sandbox-")
+
+#: A runtime folder younger than this (s) is never swept: it may be between being made and
+#: being locked by the grader that made it.
+SWEEP_MIN_AGE_S = 60.0
+
+
+class RuntimeFolder:
+    """A kernel's runtime folder (connection file, IPC sockets), locked while its grader runs.
+
+    The grader holds an exclusive ``flock`` on the folder itself; the lock goes when the grader's
+    process ends, however it ends. So a folder left behind by a grader that was killed (a lost
+    Dask worker; the kernel died with it) is unlocked, and :func:`sweep_runtime_folders`, run
+    before every new folder is made, removes it. A sandboxed kernel sees only its own folder,
+    never the folder that holds it, so it cannot take, move or replace another one.
+    """
+
+    def __init__(self, prefix: str, parent: str | None = None):
+        parent = parent or runtime_parent()
+        sweep_runtime_folders(parent)
+        self.path = os.path.realpath(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        self._fd: int | None = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def remove(self) -> None:
+        """Remove the folder (see :func:`remove_folder`), then let go of its lock."""
+        remove_folder(self.path)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def sweep_runtime_folders(parent: str) -> list[str]:
+    """Remove the runtime folders in ``parent`` that no live grader holds (see
+    :class:`RuntimeFolder`); return their paths. Folders younger than :data:`SWEEP_MIN_AGE_S`,
+    links and other files are left alone."""
+    removed = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(RUNTIME_PREFIXES):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime < SWEEP_MIN_AGE_S:
+                continue
+            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live grader holds it
+            os.close(fd)
+            continue
+        try:
+            remove_folder(entry.path)
+            removed.append(entry.path)
+        finally:
+            os.close(fd)
+    return removed
+
+
+class KernelStartError(RuntimeError):
+    """A kernel died, or did not answer, before it had run any code: the machine's failure,
+    never the notebook's (``GuardedExecute`` starts another one)."""
+
+
+def exit_status(returncode: int | None) -> str:
+    """``returncode`` of a process, in words: "exit code 1", "killed by SIGKILL"."""
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-returncode).name}"
+        return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
 class GradingKernelClient(AsyncKernelClient):
     """An ``AsyncKernelClient`` that is ready as soon as the kernel has answered."""
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:
         """Wait until the kernel answers ``kernel_info`` on the shell channel and IOPub is
-        connected (a message arrives on it); raise RuntimeError if the kernel dies or
-        ``timeout`` seconds pass first."""
+        connected (a message arrives on it); raise :class:`KernelStartError` if the kernel
+        dies or ``timeout`` seconds pass first."""
         deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
         while True:
             self.kernel_info()
@@ -105,14 +192,23 @@ class GradingKernelClient(AsyncKernelClient):
                     self._handle_kernel_info_reply(reply)
                     break
             if not await self._async_is_alive():
-                raise RuntimeError("Kernel died before replying to kernel_info")
+                raise KernelStartError(
+                    "Kernel died before replying to kernel_info" + self._why_it_ended()
+                )
             if time.monotonic() > deadline:
-                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+                raise KernelStartError(f"Kernel didn't respond in {timeout:.0f} seconds")
         while True:  # drop what has arrived; later messages for kernel_info are ignored
             try:
                 await self.iopub_channel.get_msg(timeout=0)
             except Empty:
                 break
+
+    def _why_it_ended(self) -> str:
+        """ " (exit code 1: <what the launcher wrote>)", from the manager that started the
+        kernel; "" when this client has no such manager."""
+        if not isinstance(self.parent, GradingKernelManager):
+            return ""
+        return f" ({self.parent.why_it_ended()})"
 
 
 class GradingKernelManager(AsyncKernelManager):
@@ -126,7 +222,7 @@ class GradingKernelManager(AsyncKernelManager):
     )
 
     #: The kernel's own runtime folder (connection file and IPC sockets), while it runs.
-    runtime_folder: str | None = None
+    runtime_folder: RuntimeFolder | None = None
 
     @default("transport")
     def _default_transport(self) -> str:
@@ -135,9 +231,19 @@ class GradingKernelManager(AsyncKernelManager):
     def use_runtime_folder(self) -> None:
         """Put the connection file and the IPC sockets in a new folder of this kernel's own."""
         if self.transport == "ipc" and self.runtime_folder is None:
-            self.runtime_folder = tempfile.mkdtemp(prefix="dnnkit-kernel-", dir=runtime_parent())
-            self.connection_file = os.path.join(self.runtime_folder, "kernel.json")
-            self.ip = os.path.join(self.runtime_folder, "kernel-ipc")
+            self.runtime_folder = RuntimeFolder(RUNTIME_PREFIXES[0])
+            self.connection_file = os.path.join(self.runtime_folder.path, "kernel.json")
+            self.ip = os.path.join(self.runtime_folder.path, "kernel-ipc")
+
+    def why_it_ended(self) -> str:
+        """The kernel process's exit status, and for a sandboxed kernel the start of what its
+        launcher wrote on stderr (``SandboxProvisioner.launch_errors``)."""
+        process = getattr(self.provisioner, "process", None)
+        if process is None:
+            return "no process"
+        why = exit_status(process.poll())
+        errors = getattr(self.provisioner, "launch_errors", lambda: "")()
+        return f"{why}: {errors}" if errors else why
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         """The kernel's command line, with :data:`IPYTHON_OPTIONS` for an IPython kernel."""
@@ -153,8 +259,14 @@ class GradingKernelManager(AsyncKernelManager):
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if not restart and self.runtime_folder is not None:
-            remove_folder(self.runtime_folder)
+            self.runtime_folder.remove()
             self.runtime_folder = None
+
+    async def cleanup_resources(self, restart: bool = False) -> None:  # type: ignore[override]
+        """As ``_async_cleanup_resources``: jupyter_client's ``AsyncKernelManager`` binds this
+        name to its base class's method, so nbclient's clean-up after a kernel that never
+        answered would skip this class's (and leave the runtime folder behind)."""
+        await self._async_cleanup_resources(restart=restart)
 
     async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
         """Kill the kernel and wait for its process to exit, then let jupyter_client clean

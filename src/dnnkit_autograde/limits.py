@@ -20,7 +20,9 @@ What holds where (Linux):
 
 The cgroup is joined by a ``sh`` wrapper before it ``exec``s the rest of the command, so no
 process of the kernel ever runs outside it; :meth:`KernelCgroup.remove` kills what is left in it
-and removes it when the kernel ends.
+and removes it when the kernel ends. A grader that is killed (a lost Dask worker) leaves its
+kernel's cgroup behind, empty (the kernel dies with it): :func:`sweep_cgroups`, run before each
+new cgroup is made, removes such leftovers.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "Limits",
     "join_cgroup_command",
     "prlimit_command",
+    "sweep_cgroups",
     "user_task_count",
 ]
 
@@ -49,6 +52,9 @@ CPU_GRACE_S = 2
 
 #: Folder, under each cgroup hierarchy's root, holding one cgroup per sandboxed kernel.
 CGROUP_PARENT = "dnnkit-sandbox"
+
+#: A kernel's cgroup younger than this (s) is never swept: its kernel may not have joined yet.
+SWEEP_MIN_AGE_S = 60.0
 
 _MIB = 1024 * 1024
 
@@ -150,6 +156,22 @@ def _cgroup_mounts() -> tuple[dict[str, Path], Path | None]:
     return v1, v2
 
 
+def sweep_cgroups(parents: list[Path]) -> list[Path]:
+    """Remove the kernels' cgroups in ``parents`` that no process is in any more (left by a
+    grader that was killed); return them. The kernel refuses to remove a cgroup that holds a
+    process, so a live kernel's is never touched; one younger than :data:`SWEEP_MIN_AGE_S` is
+    left alone (made, not yet joined)."""
+    removed = []
+    for parent in parents:
+        with contextlib.suppress(OSError):
+            for folder in parent.iterdir():
+                with contextlib.suppress(OSError):  # busy (a live kernel), or swept by another
+                    if folder.is_dir() and time.time() - folder.stat().st_mtime >= SWEEP_MIN_AGE_S:
+                        folder.rmdir()
+                        removed.append(folder)
+    return removed
+
+
 def _write(path: Path, value: str) -> None:
     path.write_text(value)
 
@@ -183,8 +205,10 @@ class KernelCgroup:
         v1, v2 = _cgroup_mounts()
         makers = []
         if "memory" in v1 and "pids" in v1:
+            sweep_cgroups([v1["memory"] / CGROUP_PARENT, v1["pids"] / CGROUP_PARENT])
             makers.append(lambda: cls._create_v1(v1, name, limits))
         if v2 is not None:
+            sweep_cgroups([v2 / CGROUP_PARENT])
             makers.append(lambda: cls._create_v2(v2, name, limits))
         for make in makers:
             with contextlib.suppress(OSError):  # not writable here: try the next, or rlimits

@@ -41,7 +41,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ from traitlets import Bool, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .font_list import matplotlib_font_list
-from .kernels import GradingKernelManager, remove_folder, runs_ipykernel, runtime_parent
+from .kernels import GradingKernelManager, RuntimeFolder, runs_ipykernel, runtime_parent
 from .limits import (
     Enforcement,
     KernelCgroup,
@@ -75,6 +74,10 @@ PROVISIONER_NAME = "dnnkit-sandbox"
 
 #: The kernel's working directory and ``HOME`` inside the sandbox.
 SCRATCH = "/home/student"
+
+#: File in a kernel's runtime folder that receives its launcher's stderr (see
+#: :meth:`SandboxProvisioner.launch_errors`).
+LAUNCH_ERRORS = "launch-errors.txt"
 
 #: Matplotlib's configuration and cache folder inside the sandbox (``MPLCONFIGDIR``).
 MPLCONFIG_DIR = f"{SCRATCH}/.config/matplotlib"
@@ -388,6 +391,8 @@ class SandboxProvisioner(LocalProvisioner):
     runtime_dir: str | None = None
     cgroup: KernelCgroup | None = None
     enforcement: Enforcement | None = None
+    _stderr_file: Any = None
+    _runtime_folder: RuntimeFolder | None = None
 
     @property
     def sandbox(self) -> Sandbox:
@@ -400,10 +405,8 @@ class SandboxProvisioner(LocalProvisioner):
         """The per-kernel runtime folder; points the manager's connection file and sockets there."""
         km = self.parent
         if self.runtime_dir is None:
-            parent = self.sandbox.runtime_parent()
-            self.runtime_dir = os.path.realpath(
-                tempfile.mkdtemp(prefix="dnnkit-sandbox-", dir=parent)
-            )
+            self._runtime_folder = RuntimeFolder("dnnkit-sandbox-", self.sandbox.runtime_parent())
+            self.runtime_dir = self._runtime_folder.path
         km.transport = "ipc"
         km.connection_file = os.path.join(self.runtime_dir, "kernel.json")
         km.ip = os.path.join(self.runtime_dir, "kernel-ipc")
@@ -427,8 +430,38 @@ class SandboxProvisioner(LocalProvisioner):
         kwargs["env"] = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}
         if not self.sandbox.kernel_output:
             kwargs.setdefault("stdout", subprocess.DEVNULL)
-            kwargs.setdefault("stderr", subprocess.DEVNULL)
+            # in the kernel's own runtime folder (which it can fill anyway): read back only if
+            # the kernel dies before it answers, to say why (a bwrap error, a missing module)
+            self._stderr_file = open(os.path.join(runtime, LAUNCH_ERRORS), "wb")  # noqa: SIM115
+            kwargs.setdefault("stderr", self._stderr_file)
         return kwargs
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any):
+        """Launch as ``LocalProvisioner`` does, then close the grader's copy of the stderr file."""
+        try:
+            return await super().launch_kernel(cmd, **kwargs)
+        finally:
+            if self._stderr_file is not None:
+                self._stderr_file.close()
+                self._stderr_file = None
+
+    def launch_errors(self, limit: int = 2000) -> str:
+        """The start of what the kernel's launcher (bwrap, then Python) wrote on stderr; ""
+        when it goes elsewhere (``kernel_output``) or is gone. Meant for a kernel that died
+        before answering: no code of the notebook has run in it yet."""
+        if self.runtime_dir is None:
+            return ""
+        path = os.path.join(self.runtime_dir, LAUNCH_ERRORS)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return ""
+        with os.fdopen(fd, "rb") as fh:
+            try:
+                text = fh.read(limit).decode(errors="replace")
+            except OSError:  # not a plain file
+                return ""
+        return " ".join(text.split())
 
     def _limit(self, cmd: list[str]) -> list[str]:
         """Prefix ``cmd`` with the cgroup join and the rlimits."""
@@ -455,8 +488,9 @@ class SandboxProvisioner(LocalProvisioner):
             if not self.cgroup.remove():
                 self.log.warning("dnnkit sandbox: could not remove cgroup %s", self.cgroup.folders)
             self.cgroup = None
-        if not restart and self.runtime_dir is not None:
-            remove_folder(self.runtime_dir)
+        if not restart and self._runtime_folder is not None:
+            self._runtime_folder.remove()
+            self._runtime_folder = None
             self.runtime_dir = None
 
 
