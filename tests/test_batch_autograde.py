@@ -9,6 +9,7 @@ byte (and file mode) before and after. Batches run on the default local cluster,
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -989,6 +990,62 @@ def test_existing_dask_cluster_survives_lost_worker_and_interrupted_coordinator(
     assert tree_digest(batch / "submitted") == before
     if shutil.which("bwrap"):
         assert cluster.hidden, "bubblewrap is here but could not hide the course from workers"
+
+
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader 0.9 + SQLAlchemy 2
+def test_what_the_coordinator_reads_of_a_submission_is_bounded(tiny_template, tmp_path):
+    """nbgrader's own limits (``CourseDirectory.max_file_size`` and ``max_dir_size``, kB)
+    bound what the coordinator reads and sends of each submission: an extra file over the
+    per-file limit, and files past the per-submission total (notebooks first), are not sent
+    and are named in the report; a notebook over the limit is not read nor graded; a 20 GB
+    sparse file and a FIFO beside the notebook neither fill the coordinator's memory nor block
+    it. Oracle: the payloads and findings of the plan, the files' own bytes."""
+    from dnnkit_autograde.batch import load_nbgrader_config, plan_batch
+
+    root = tiny_course(tiny_template, tmp_path)
+    good = tiny_variants(root)["ada"]
+    for student in ("ada", "big", "many"):
+        submit(root, student, TINY, good)
+    ada = root / "submitted" / "ada" / TINY
+    with open(ada / "huge.bin", "wb") as fh:
+        fh.truncate(20 * 10**9)  # sparse: 20 GB to read, none on disk
+    os.mkfifo(ada / "pipe")
+    (ada / "small.txt").write_bytes(b"s" * 1000)
+    big = root / "submitted" / "big" / TINY / f"{TINY}.ipynb"
+    padded = copy.deepcopy(good)
+    padded.cells.append(nbformat.v4.new_markdown_cell("x" * 80_000))
+    nbformat.write(padded, big)
+    many = root / "submitted" / "many" / TINY
+    for i in range(4):
+        (many / f"data{i}.bin").write_bytes(bytes([i]) * 40_000)
+
+    _, coursedir = load_nbgrader_config(root)
+    coursedir.max_file_size, coursedir.max_dir_size = 50, 100  # kB: 50 000 and 100 000 bytes
+    started = time.monotonic()
+    plan = plan_batch(coursedir, TINY)
+    assert time.monotonic() - started < 30
+
+    payload = plan.todo["ada"]
+    assert set(payload.files) == {f"{TINY}.ipynb", "timestamp.txt", "small.txt"}
+    assert payload.files["small.txt"] == (ada / "small.txt").read_bytes()
+    not_sent = {f.text.split(" ", 1)[0]: f.text for f in payload.findings if f.kind == "not-sent"}
+    assert "over the size limit (20000.0 MB)" in not_sent["huge.bin"]
+    assert "not a regular file" in not_sent["pipe"]
+
+    assert "big" not in plan.todo
+    assert plan.outcomes["big"].status == "failed"
+    assert "too-large" in plan.outcomes["big"].reason, plan.outcomes["big"].reason
+    assert "CourseDirectory.max_file_size" in plan.outcomes["big"].reason
+
+    payload = plan.todo["many"]
+    notebook = len(payload.files[f"{TINY}.ipynb"]) + len(payload.files["timestamp.txt"])
+    sent = sorted(name for name in payload.files if name.startswith("data"))
+    assert sent == [f"data{i}" + ".bin" for i in range((100_000 - notebook) // 40_000)]
+    for name in sent:
+        assert payload.files[name] == (many / name).read_bytes()
+    assert sum(len(data) for data in payload.files.values()) <= 100_000
+    not_sent = [f.text for f in payload.findings if f.kind == "not-sent"]
+    assert len(not_sent) == 4 - len(sent) and all("over the size limit" in t for t in not_sent)
 
 
 def test_the_assignment_policy_travels_with_the_task(tiny_template, tmp_path, monkeypatch):

@@ -207,13 +207,15 @@ def _already_graded(coursedir, assignment, student, submitted, graded_in_db) -> 
     return new != "invalid" and new == old
 
 
-def _precheck(folder: str, notebooks, grade_ids) -> list[Finding]:
+def _precheck(folder: str, notebooks, grade_ids, max_notebook_bytes: int | None) -> list[Finding]:
     """Problems with a submission folder, from ``dnnkit_autograde.submission.check_submission``
-    (kinds: "missing-notebook", "invalid-json", ...)."""
+    (kinds: "missing-notebook", "invalid-json", "too-large", ...)."""
     try:
         from dnnkit_autograde.submission import check_submission
 
-        problems = check_submission(folder, notebooks, grade_ids=grade_ids)
+        problems = check_submission(
+            folder, notebooks, grade_ids=grade_ids, max_notebook_bytes=max_notebook_bytes
+        )
     except Exception as exc:  # noqa: BLE001 - a report must not stop the batch
         return [Finding("unchecked", f"could not check the folder ({type(exc).__name__}: {exc})")]
     return [
@@ -235,6 +237,9 @@ def plan_batch(coursedir, assignment: str, students=None, force: bool = False) -
     """Which submissions of ``assignment`` to grade; each packed as a task payload."""
     notebooks, grade_ids, graded_in_db = _gradebook_view(coursedir, assignment)
     found = find_submissions(coursedir, assignment)
+    # nbgrader's own limits on what it copies (kB of 1000 bytes; 0: none), here per file and
+    # per submission: what the coordinator reads and sends stays bounded
+    max_file, max_total = 1000 * coursedir.max_file_size, 1000 * coursedir.max_dir_size
     plan = Plan()
     if students:
         for student in sorted(set(students) - set(found)):
@@ -246,16 +251,16 @@ def plan_batch(coursedir, assignment: str, students=None, force: bool = False) -
         if not force and _already_graded(coursedir, assignment, student, folder, graded_in_db):
             plan.outcomes[student] = Outcome(student, Status.SKIPPED, reason="already autograded")
             continue
-        problems = _precheck(folder, notebooks, grade_ids)
-        if not glob.glob(os.path.join(glob.escape(folder), "*.ipynb")):
+        problems = _precheck(folder, notebooks, grade_ids, max_file)
+        packed = pack_folder(folder, max_file_bytes=max_file, max_total_bytes=max_total)
+        problems += [Finding("not-sent", f"{rel} is {why}") for rel, why in packed.not_sent.items()]
+        if not any(rel.endswith(".ipynb") and "/" not in rel for rel in packed.files):
             # nbgrader skips such a folder without a word; the report must not.
             fatal = [str(p) for p in problems if p.kind in FATAL_PROBLEMS]
             reason = "; ".join(fatal or [str(p) for p in problems]) or "no notebook"
             plan.outcomes[student] = Outcome(student, Status.FAILED, reason=reason)
             continue
-        files, links = pack_folder(folder)
-        problems += [Finding("not-sent", f"{link} is a link, not a file") for link in links]
-        plan.todo[student] = SubmissionPayload(student, files, tuple(problems))
+        plan.todo[student] = SubmissionPayload(student, packed.files, tuple(problems))
     return plan
 
 
@@ -269,7 +274,7 @@ def course_payload(course_dir: str, coursedir, assignment: str, nbgrader_args) -
                 config = fh.read()
             break
     source_dir = coursedir.format_path(coursedir.source_directory, ".", assignment)
-    source, _ = pack_folder(source_dir, follow_links=True)
+    source = pack_folder(source_dir, follow_links=True).files
     return CoursePayload(
         assignment=assignment,
         config=config,

@@ -13,11 +13,12 @@ from pathlib import Path
 
 
 class ProblemKind(str, Enum):
-    """The kinds of :class:`Problem`; the first three stop nbgrader from grading."""
+    """The kinds of :class:`Problem`; the first four stop a notebook from being graded."""
 
     MISSING_NOTEBOOK = "missing-notebook"
     INVALID_JSON = "invalid-json"
     INVALID_NOTEBOOK = "invalid-notebook"
+    TOO_LARGE = "too-large"
     UNEXPECTED_FILE = "unexpected-file"
     MISSING_CELLS = "missing-cells"
     NO_NBGRADER_CELLS = "no-nbgrader-cells"
@@ -43,7 +44,9 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
-def check_submission(folder, expected_notebooks, *, grade_ids=None) -> list[Problem]:
+def check_submission(
+    folder, expected_notebooks, *, grade_ids=None, max_notebook_bytes: int | None = None
+) -> list[Problem]:
     """What is wrong with one student's submission folder (read only; nothing is changed).
 
     Parameters
@@ -55,6 +58,9 @@ def check_submission(folder, expected_notebooks, *, grade_ids=None) -> list[Prob
     grade_ids : dict, optional
         Notebook name -> the ``grade_id`` of its solution and test cells; reports the missing
         ones (nbgrader restores the tests, the answers are simply missing).
+    max_notebook_bytes : int, optional
+        A notebook larger than this is reported and not read (nor graded: the batch does not
+        send it).
     """
     folder = Path(folder)
     problems: list[Problem] = []
@@ -84,6 +90,15 @@ def check_submission(folder, expected_notebooks, *, grade_ids=None) -> list[Prob
         )
     for filename in sorted(present & set(expected)):
         path = folder / filename
+        size = path.stat().st_size
+        if max_notebook_bytes and size > max_notebook_bytes:
+            message = (
+                f"is {size / 1e6:.1f} MB, over the course's limit of "
+                f"{max_notebook_bytes / 1e6:.1f} MB per file (CourseDirectory.max_file_size); "
+                "it is not graded."
+            )
+            problems.append(Problem(ProblemKind.TOO_LARGE, str(path), message))
+            continue
         problems += _notebook_problems(path, (grade_ids or {}).get(filename[: -len(".ipynb")]))
     return problems
 

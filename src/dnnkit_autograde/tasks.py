@@ -23,6 +23,7 @@ import io
 import logging
 import os
 import re
+import stat
 import sys
 import tempfile
 import time
@@ -37,6 +38,7 @@ from dnnkit_autograde.report import Outcome, Status
 __all__ = [
     "CoursePayload",
     "Finding",
+    "PackedFolder",
     "SubmissionPayload",
     "WorkerSetup",
     "grade",
@@ -50,7 +52,7 @@ __all__ = [
 TIMEOUT_ERRORS = ("CellTimeoutError", "TimeoutError", "DeadKernelError")
 
 #: Problems that stop nbgrader from grading a submission (the rest are notes on a graded one).
-FATAL_PROBLEMS = ("missing-notebook", "invalid-json", "invalid-notebook")
+FATAL_PROBLEMS = ("missing-notebook", "invalid-json", "invalid-notebook", "too-large")
 
 #: Imported by ``WorkerSetup`` when a worker starts, so that no task pays for them.
 PRELOAD_MODULES = (
@@ -126,24 +128,71 @@ class SubmissionPayload:
     findings: tuple[Finding, ...] = field(default=())
 
 
-def pack_folder(folder, *, follow_links: bool = False) -> tuple[dict[str, bytes], list[str]]:
+@dataclass
+class PackedFolder:
+    """A folder's files as bytes (``pack_folder``), and why each file left out was."""
+
+    files: dict[str, bytes] = field(default_factory=dict)  # posix relative path -> bytes
+    not_sent: dict[str, str] = field(default_factory=dict)  # posix relative path -> why
+
+
+def pack_folder(
+    folder,
+    *,
+    follow_links: bool = False,
+    max_file_bytes: int | None = None,
+    max_total_bytes: int | None = None,
+) -> PackedFolder:
     """Every regular file under ``folder``, as ``{posix relative path: bytes}``.
 
     Unless ``follow_links`` (for the instructor's own folders), links are neither followed nor
-    sent (a student's link could point at any file of the machine that packs); they are
-    returned in the second list.
+    sent (a student's link could point at any file of the machine that packs). A file larger
+    than ``max_file_bytes``, or that would take the total past ``max_total_bytes``, is not
+    read (notebooks first, then the smaller files, so that extra files never crowd out the
+    notebooks or the timestamp): a student's folder cannot fill the memory of the process
+    that packs it.
     """
-    files, links = {}, []
+    packed = PackedFolder()
     root = Path(folder)
+    found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_links):
         for name in sorted(dirnames + filenames):
             path = Path(dirpath) / name
             rel = path.relative_to(root).as_posix()
             if path.is_symlink() and not follow_links:
-                links.append(rel)
+                packed.not_sent[rel] = "a link, not a file"
             elif path.is_file():
-                files[rel] = path.read_bytes()
-    return files, sorted(links)
+                found.append((not rel.endswith(".ipynb"), path.stat().st_size, rel, path))
+            elif not path.is_dir():
+                packed.not_sent[rel] = "not a regular file"
+    total = 0
+    for _, _, rel, path in sorted(found):
+        limit = max_file_bytes or None  # 0 or None: no limit, as in nbgrader
+        if max_total_bytes:
+            room = max(max_total_bytes - total, 0)
+            limit = room if limit is None else min(limit, room)
+        try:
+            data = _read_at_most(path, limit)
+        except OSError:
+            packed.not_sent[rel] = "not a readable file"
+            continue
+        if data is None:
+            packed.not_sent[rel] = f"over the size limit ({path.stat().st_size / 1e6:.1f} MB)"
+            continue
+        packed.files[rel] = data
+        total += len(data)
+    return packed
+
+
+def _read_at_most(path: Path, limit: int | None) -> bytes | None:
+    """The bytes of the regular file at ``path``; None if it has more than ``limit`` bytes,
+    read no further. OSError for what is not a regular file (a FIFO is never waited on)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    with os.fdopen(os.open(path, flags), "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        data = fh.read() if limit is None else fh.read(limit + 1)
+    return data if limit is None or len(data) <= limit else None
 
 
 def unpack_files(files: dict[str, bytes], dest) -> None:
@@ -351,9 +400,12 @@ def _autograde(coursedir, config, assignment: str, submission: SubmissionPayload
     outcome.changes = diff(before, after)
     notes = [str(p) for p in submission.findings]
     if error is None and os.path.isdir(output):
-        outcome.files, links = pack_folder(output)
+        packed = pack_folder(output)
+        outcome.files = packed.files
         outcome.notes = notes + _unfinished_cells(output)
-        outcome.notes += [f"not-sent: {link} is a link (not copied back)" for link in links]
+        outcome.notes += [
+            f"not-sent: {rel} is {why} (not copied back)" for rel, why in packed.not_sent.items()
+        ]
     else:
         fatal = [str(p) for p in submission.findings if p.kind in FATAL_PROBLEMS]
         reasons = fatal or [_error_summary(log.getvalue(), error)]
