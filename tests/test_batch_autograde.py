@@ -428,14 +428,15 @@ def test_task_payloads_are_bytes_without_any_course_path(tiny_template, tmp_path
         f"{TINY}.ipynb": (root / "source" / TINY / f"{TINY}.ipynb").read_bytes()
     }
     assert course.gradebook[:16] == b"SQLite format 3\x00"
-    ada = plan.todo["ada"]
+    ada = plan.todo["ada"].payload()
     assert set(ada.files) == {f"{TINY}.ipynb", "timestamp.txt"}  # the link is not sent
     assert (
         ada.files[f"{TINY}.ipynb"]
         == (root / "submitted" / "ada" / TINY / f"{TINY}.ipynb").read_bytes()
     )
     assert any(f.kind == "not-sent" and "grades.db" in f.text for f in ada.findings)
-    blob = pickle.dumps((course, list(plan.todo.values())))
+    payloads = {student: planned.payload() for student, planned in plan.todo.items()}
+    blob = pickle.dumps((course, list(payloads.values())))
     for path in {root, root.resolve(), tmp_path}:
         assert str(path).encode() not in blob
 
@@ -444,7 +445,7 @@ def test_task_payloads_are_bytes_without_any_course_path(tiny_template, tmp_path
     monkeypatch.chdir(elsewhere)
     monkeypatch.setenv("TMPDIR", str(elsewhere))
     for student in ("ada", "bob_axis"):
-        outcome = grade(course, plan.todo[student])
+        outcome = grade(course, payloads[student])
         assert outcome.status == "graded", outcome.log_tail
         grades = outcome.changes["notebooks"][TINY]["grade"]
         assert sum(g["auto_score"] for g in grades.values()) == TINY_EXPECTED[student]
@@ -1025,7 +1026,7 @@ def test_what_the_coordinator_reads_of_a_submission_is_bounded(tiny_template, tm
     plan = plan_batch(coursedir, TINY)
     assert time.monotonic() - started < 30
 
-    payload = plan.todo["ada"]
+    payload = plan.todo["ada"].payload()
     assert set(payload.files) == {f"{TINY}.ipynb", "timestamp.txt", "small.txt"}
     assert payload.files["small.txt"] == (ada / "small.txt").read_bytes()
     not_sent = {f.text.split(" ", 1)[0]: f.text for f in payload.findings if f.kind == "not-sent"}
@@ -1037,7 +1038,7 @@ def test_what_the_coordinator_reads_of_a_submission_is_bounded(tiny_template, tm
     assert "too-large" in plan.outcomes["big"].reason, plan.outcomes["big"].reason
     assert "CourseDirectory.max_file_size" in plan.outcomes["big"].reason
 
-    payload = plan.todo["many"]
+    payload = plan.todo["many"].payload()
     notebook = len(payload.files[f"{TINY}.ipynb"]) + len(payload.files["timestamp.txt"])
     sent = sorted(name for name in payload.files if name.startswith("data"))
     assert sent == [f"data{i}" + ".bin" for i in range((100_000 - notebook) // 40_000)]
@@ -1046,6 +1047,52 @@ def test_what_the_coordinator_reads_of_a_submission_is_bounded(tiny_template, tm
     assert sum(len(data) for data in payload.files.values()) <= 100_000
     not_sent = [f.text for f in payload.findings if f.kind == "not-sent"]
     assert len(not_sent) == 4 - len(sent) and all("over the size limit" in t for t in not_sent)
+
+
+WINDOW_DRIVER = """
+import json, sys
+from pathlib import Path
+from dnnkit_autograde import batch
+root, assignment = Path(sys.argv[1]), sys.argv[2]
+recorded_when_read = []
+read = batch.PlannedSubmission.payload
+def payload(self):  # the results recorded (autograded folders) when this submission is read
+    recorded_when_read.append(len(list(root.glob(f"autograded/*/{assignment}"))))
+    return read(self)
+batch.PlannedSubmission.payload = payload
+report = batch.autograde_batch(assignment, str(root), jobs=1, progress=False)
+print(json.dumps([recorded_when_read, [o.status for o in report.outcomes]]))
+"""
+
+
+@pytest.mark.slow
+def test_a_batch_reads_submissions_only_as_workers_need_them(tiny_template, tmp_path):
+    """The coordinator reads a submission's files when it sends its task, keeping twice the
+    cluster's threads (at least 4) in flight: with one single-threaded worker, the fifth
+    submission is read only after the first result is recorded, the sixth after the second...
+    so memory holds the submissions in flight, not the whole class. Oracle: the autograded
+    folders on disk at the moment each submission is read; every submission graded once."""
+    root = tiny_course(tiny_template, tmp_path)
+    good = tiny_variants(root)["ada"]
+    students = [f"s{i:02d}" for i in range(9)]
+    for student in students:
+        submit(root, student, TINY, good)
+    run = subprocess.run(
+        [sys.executable, "-c", WINDOW_DRIVER, str(root), TINY],
+        cwd=root,
+        env=course_env(root),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    recorded_when_read, statuses = json.loads(run.stdout.strip().splitlines()[-1])
+    assert statuses == ["graded"] * len(students)
+    assert len(recorded_when_read) == len(students)  # each read once
+    assert recorded_when_read[:4] == [0, 0, 0, 0]
+    for k, recorded in enumerate(recorded_when_read):
+        assert recorded >= k - 3, recorded_when_read  # never more than 4 in flight
+    assert recorded_when_read[-1] < len(students)  # read before the end, not all up front
 
 
 def test_the_assignment_policy_travels_with_the_task(tiny_template, tmp_path, monkeypatch):
@@ -1080,7 +1127,7 @@ def test_the_assignment_policy_travels_with_the_task(tiny_template, tmp_path, mo
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     monkeypatch.setenv("TMPDIR", str(elsewhere))
-    outcome = grade(course, plan_batch(coursedir, TINY).todo["ada"])
+    outcome = grade(course, plan_batch(coursedir, TINY).todo["ada"].payload())
     assert outcome.status == "graded", outcome.log_tail
     grades = outcome.changes["notebooks"][TINY]["grade"]
     scores = {name: g["auto_score"] for name, g in grades.items()}

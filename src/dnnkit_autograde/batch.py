@@ -15,7 +15,10 @@ update-or-create merges (``dnnkit_autograde.gradebook``), then installs the auto
 one rename. So each submission is recorded in full or not at all: an interrupted batch resumes
 (a rerun skips submissions whose autograded folder and gradebook row exist with the submitted
 timestamp), and a lost worker costs only a rerun of its tasks, which Dask reschedules; a result
-that arrives twice is recorded once. ``submitted/`` is only read.
+that arrives twice is recorded once. ``submitted/`` is only read: each submission when its task
+is sent, twice the cluster's threads in flight, within nbgrader's ``CourseDirectory``
+``max_file_size`` and ``max_dir_size``; so what the coordinator holds stays bounded however
+large the class, or a student's files.
 
 Why this design: nbgrader saves grades from inside its preprocessor chain (``SaveAutoGrades``),
 so each worker grades against its own copy of the gradebook; SQLite has one writer at a time and
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import gc
 import glob
+import itertools
 import logging
 import os
 import re
@@ -224,17 +228,39 @@ def _precheck(folder: str, notebooks, grade_ids, max_notebook_bytes: int | None)
     ]
 
 
+@dataclass(frozen=True)
+class PlannedSubmission:
+    """A submission to grade: its folder, what the coordinator found wrong with it, and the
+    size limits its payload is read with. Read only when its task is sent (``payload``), so
+    the coordinator holds the bytes of the submissions in flight, not of the whole class."""
+
+    student: str
+    folder: str
+    findings: tuple[Finding, ...]
+    max_file_bytes: int | None = None
+    max_total_bytes: int | None = None
+
+    def payload(self) -> SubmissionPayload:
+        """The task's payload: the folder's files as bytes (within the limits), with a
+        "not-sent" finding for each file left out."""
+        packed = pack_folder(
+            self.folder, max_file_bytes=self.max_file_bytes, max_total_bytes=self.max_total_bytes
+        )
+        left_out = [Finding("not-sent", f"{rel} is {why}") for rel, why in packed.not_sent.items()]
+        return SubmissionPayload(self.student, packed.files, (*self.findings, *left_out))
+
+
 @dataclass
 class Plan:
-    """A batch before it runs: the submissions to grade (as task payloads) and the outcomes
-    already known (skipped, or failed before grading)."""
+    """A batch before it runs: the submissions to grade and the outcomes already known
+    (skipped, or failed before grading)."""
 
-    todo: dict[str, SubmissionPayload] = field(default_factory=dict)
+    todo: dict[str, PlannedSubmission] = field(default_factory=dict)
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
 
 def plan_batch(coursedir, assignment: str, students=None, force: bool = False) -> Plan:
-    """Which submissions of ``assignment`` to grade; each packed as a task payload."""
+    """Which submissions of ``assignment`` to grade (their files are read later, when sent)."""
     notebooks, grade_ids, graded_in_db = _gradebook_view(coursedir, assignment)
     found = find_submissions(coursedir, assignment)
     # nbgrader's own limits on what it copies (kB of 1000 bytes; 0: none), here per file and
@@ -252,15 +278,22 @@ def plan_batch(coursedir, assignment: str, students=None, force: bool = False) -
             plan.outcomes[student] = Outcome(student, Status.SKIPPED, reason="already autograded")
             continue
         problems = _precheck(folder, notebooks, grade_ids, max_file)
-        packed = pack_folder(folder, max_file_bytes=max_file, max_total_bytes=max_total)
-        problems += [Finding("not-sent", f"{rel} is {why}") for rel, why in packed.not_sent.items()]
-        if not any(rel.endswith(".ipynb") and "/" not in rel for rel in packed.files):
+        too_large = [f.text for f in problems if f.kind == "too-large"]
+        notebooks_here = glob.glob(os.path.join(glob.escape(folder), "*.ipynb"))
+        sendable = [
+            name
+            for name in map(os.path.basename, notebooks_here)
+            if not any(text.startswith(f"{name} ") for text in too_large)
+        ]
+        if not sendable:
             # nbgrader skips such a folder without a word; the report must not.
             fatal = [str(p) for p in problems if p.kind in FATAL_PROBLEMS]
             reason = "; ".join(fatal or [str(p) for p in problems]) or "no notebook"
             plan.outcomes[student] = Outcome(student, Status.FAILED, reason=reason)
             continue
-        plan.todo[student] = SubmissionPayload(student, packed.files, tuple(problems))
+        plan.todo[student] = PlannedSubmission(
+            student, folder, tuple(problems), max_file or None, max_total or None
+        )
     return plan
 
 
@@ -385,7 +418,8 @@ def _raise_interrupt(signum, frame):
 
 
 def _grade_all(client, course: CoursePayload, plan: Plan, coursedir, progress: bool) -> None:
-    """Submit one task per submission; record each result once, in the order they finish."""
+    """Send one task per submission, a window at a time (``send_more``); record each result
+    once, in the order they finish."""
     from distributed import as_completed
     from tqdm import tqdm
 
@@ -393,33 +427,56 @@ def _grade_all(client, course: CoursePayload, plan: Plan, coursedir, progress: b
     with warnings.catch_warnings():  # the course's share is big on purpose, and sent once
         warnings.filterwarnings("ignore", message=".*[Ll]arge graph", category=UserWarning)
         shared = client.submit(hold, course, key=f"dnnkit-course-{assignment}-{batch}", pure=False)
-    futures = {
-        client.submit(grade, shared, payload, key=f"dnnkit-grade-{batch}-{i}", pure=False): student
-        for i, (student, payload) in enumerate(plan.todo.items())
-    }
     bar = tqdm(
-        total=len(futures),
+        total=len(plan.todo),
         desc=f"autograde {assignment}",
         unit="nb",
         disable=not progress,
         file=sys.stderr,
         dynamic_ncols=True,
     )
-    try:
-        with open_gradebook(coursedir.db_url, coursedir.course_id) as gb:
-            for future in as_completed(list(futures)):
-                student = futures.pop(future, None)
-                if student is None or student in plan.outcomes:
-                    continue  # a result seen before (Dask may report a rerun task again)
-                outcome = _result(future, student)
-                future.release()
-                _record_safely(gb, coursedir, assignment, outcome)
-                plan.outcomes[student] = outcome
+    waiting = iter(enumerate(plan.todo.values()))
+    futures: dict = {}
+    finished = as_completed()
+
+    def send_more() -> None:
+        """Keep the tasks in flight at twice the cluster's threads (at least 4): every worker
+        has its next submission at hand, and only those are in memory here and in the
+        scheduler. The cluster is asked again as it grows or shrinks."""
+        room = max(4, 2 * sum(client.nthreads().values())) - len(futures)
+        for i, planned in itertools.islice(waiting, max(room, 0)):
+            try:
+                payload = planned.payload()
+            except OSError as exc:  # the folder went away since the plan
+                reason = f"could not read the submission ({type(exc).__name__}: {exc})"
+                plan.outcomes[planned.student] = Outcome(
+                    planned.student, Status.FAILED, reason=reason
+                )
                 bar.update(1)
-                failed = sum(o.status == Status.FAILED for o in plan.outcomes.values())
-                bar.set_postfix(failed=failed, refresh=False)
+                continue
+            key = f"dnnkit-grade-{batch}-{i}"
+            future = client.submit(grade, shared, payload, key=key, pure=False)
+            futures[future] = planned.student
+            finished.add(future)
+
+    try:
+        send_more()
+        with open_gradebook(coursedir.db_url, coursedir.course_id) as gb:
+            for future in finished:
+                student = futures.pop(future, None)
+                # None, or already recorded: a result seen before (Dask may report a rerun
+                # task again)
+                if student is not None and student not in plan.outcomes:
+                    outcome = _result(future, student)
+                    future.release()
+                    _record_safely(gb, coursedir, assignment, outcome)
+                    plan.outcomes[student] = outcome
+                    bar.update(1)
+                    failed = sum(o.status == Status.FAILED for o in plan.outcomes.values())
+                    bar.set_postfix(failed=failed, refresh=False)
                 if _STOP.is_set():
                     raise KeyboardInterrupt
+                send_more()  # after recording: at most the window is in flight
     finally:
         bar.close()
         client.cancel([*futures, shared], force=True)
