@@ -342,8 +342,9 @@ def test_a_kernel_that_dies_before_answering_is_replaced(tmp_path, monkeypatch):
 def test_the_sweep_removes_only_old_unlocked_runtime_folders(tmp_path):
     """``sweep_runtime_folders`` removes a runtime folder that no grader holds and that is
     older than its minimum age, with what a kernel left in it; it keeps a folder held by a
-    live grader (its lock), a young one, a link with a runtime folder's name (not followed)
-    and anything not named as a runtime folder."""
+    live grader (its lock), a young one, a link with a runtime folder's name (not followed),
+    anything not named as a runtime folder and, when run as root, another user's folder
+    (another user could swap it for a link between the check and the removal)."""
     parent = tmp_path / "runtime"
     parent.mkdir()
     held = RuntimeFolder("dnnkit-sandbox-", str(parent))
@@ -358,15 +359,20 @@ def test_the_sweep_removes_only_old_unlocked_runtime_folders(tmp_path):
     target = tmp_path / "target"
     target.mkdir()
     (parent / "dnnkit-sandbox-link").symlink_to(target)
+    kept = [Path(held.path).name, young.name, other.name, "dnnkit-sandbox-link"]
+    foreign = parent / "dnnkit-kernel-foreign"
+    if os.geteuid() == 0:
+        foreign.mkdir()
+        os.chown(foreign, 65534, 65534)
+        kept.append(foreign.name)
     then = time.time() - 2 * SWEEP_MIN_AGE_S
-    for path in (Path(held.path), stale, other):
-        os.utime(path, (then, then))
+    for path in (Path(held.path), stale, other, foreign):
+        if path.exists():
+            os.utime(path, (then, then))
     os.utime(parent / "dnnkit-sandbox-link", (then, then), follow_symlinks=False)
 
     assert sweep_runtime_folders(str(parent)) == [str(stale)]
-    assert sorted(p.name for p in parent.iterdir()) == sorted(
-        [Path(held.path).name, young.name, other.name, "dnnkit-sandbox-link"]
-    )
+    assert sorted(p.name for p in parent.iterdir()) == sorted(kept)
     assert target.exists()
     held.remove()
     assert not Path(held.path).exists()

@@ -122,8 +122,9 @@ class RuntimeFolder:
 
 def sweep_runtime_folders(parent: str) -> list[str]:
     """Remove the runtime folders in ``parent`` that no live grader holds (see
-    :class:`RuntimeFolder`); return their paths. Folders younger than :data:`SWEEP_MIN_AGE_S`,
-    links and other files are left alone."""
+    :class:`RuntimeFolder`); return their paths. Only folders of this user are touched (in
+    ``/dev/shm``, a sticky folder, nobody else can then rename or replace them), and never
+    one younger than :data:`SWEEP_MIN_AGE_S`, a link or another kind of file."""
     removed = []
     try:
         entries = list(os.scandir(parent))
@@ -133,21 +134,23 @@ def sweep_runtime_folders(parent: str) -> list[str]:
         if not entry.name.startswith(RUNTIME_PREFIXES):
             continue
         try:
-            if not entry.is_dir(follow_symlinks=False):
+            found = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid():
                 continue
-            if time.time() - entry.stat(follow_symlinks=False).st_mtime < SWEEP_MIN_AGE_S:
+            if time.time() - found.st_mtime < SWEEP_MIN_AGE_S:
                 continue
             fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # a live grader holds it
-            os.close(fd)
-            continue
-        try:
+            opened = os.fstat(fd)
+            if (opened.st_dev, opened.st_ino) != (found.st_dev, found.st_ino):
+                continue  # replaced since it was listed
             remove_folder(entry.path)
             removed.append(entry.path)
+        except OSError:  # a live grader holds it
+            continue
         finally:
             os.close(fd)
     return removed
