@@ -9,6 +9,7 @@ byte (and file mode) before and after. Batches run on the default local cluster,
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import json
 import os
@@ -1000,7 +1001,8 @@ def test_what_the_coordinator_reads_of_a_submission_is_bounded(tiny_template, tm
     per-file limit, and files past the per-submission total (notebooks first), are not sent
     and are named in the report; a notebook over the limit is not read nor graded; a 20 GB
     sparse file and a FIFO beside the notebook neither fill the coordinator's memory nor block
-    it. Oracle: the payloads and findings of the plan, the files' own bytes."""
+    it, and a notebook that is a FIFO or a link is not read nor graded. Oracle: the payloads and
+    findings of the plan, the files' own bytes."""
     from dnnkit_autograde.batch import load_nbgrader_config, plan_batch
 
     root = tiny_course(tiny_template, tmp_path)
@@ -1019,12 +1021,28 @@ def test_what_the_coordinator_reads_of_a_submission_is_bounded(tiny_template, tm
     many = root / "submitted" / "many" / TINY
     for i in range(4):
         (many / f"data{i}.bin").write_bytes(bytes([i]) * 40_000)
+    piped = root / "submitted" / "piped" / TINY
+    piped.mkdir(parents=True)
+    os.mkfifo(piped / f"{TINY}.ipynb")  # the notebook itself: opening it would wait forever
+    linked = root / "submitted" / "linked" / TINY
+    linked.mkdir(parents=True)
+    (linked / f"{TINY}.ipynb").symlink_to(ada / f"{TINY}.ipynb")
 
     _, coursedir = load_nbgrader_config(root)
     coursedir.max_file_size, coursedir.max_dir_size = 50, 100  # kB: 50 000 and 100 000 bytes
-    started = time.monotonic()
-    plan = plan_batch(coursedir, TINY)
-    assert time.monotonic() - started < 30
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        planning = pool.submit(plan_batch, coursedir, TINY)
+        try:
+            plan = planning.result(timeout=30)
+        except concurrent.futures.TimeoutError:
+            os.close(os.open(piped / f"{TINY}.ipynb", os.O_WRONLY))  # let the reader go
+            raise AssertionError("planning waited on a FIFO or read a huge file") from None
+    for student in ("piped", "linked"):
+        assert student not in plan.todo
+        reason = plan.outcomes[student].reason
+        assert "not-a-file" in reason and "it is not graded" in reason, reason
+    assert "a link, not a file" in plan.outcomes["linked"].reason
+    assert "not a regular file" in plan.outcomes["piped"].reason
 
     payload = plan.todo["ada"].payload()
     assert set(payload.files) == {f"{TINY}.ipynb", "timestamp.txt", "small.txt"}

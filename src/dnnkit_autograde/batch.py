@@ -57,6 +57,12 @@ from dnnkit_autograde.gradebook import (
     snapshot,
 )
 from dnnkit_autograde.report import BatchReport, Outcome, Status, format_report
+from dnnkit_autograde.submission import (
+    NotRead,
+    ProblemKind,
+    check_submission,
+    read_submitted_file,
+)
 from dnnkit_autograde.tasks import (
     FATAL_PROBLEMS,
     CoursePayload,
@@ -81,6 +87,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("dnnkit_autograde.batch")
+
+#: Bytes read of a submission's ``timestamp.txt`` at most (nbgrader writes about 30).
+TIMESTAMP_MAX_BYTES = 1000
 
 #: nbgrader option that runs the grading kernels without the OS sandbox.
 NO_SANDBOX_ARG = "--GuardedExecute.sandbox=False"
@@ -170,10 +179,12 @@ def _read_timestamp(folder) -> object:
     from nbgrader.utils import parse_utc
 
     path = os.path.join(folder, "timestamp.txt")
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return None
-    with open(path) as fh:
-        text = fh.read().strip()
+    try:  # a student's file: a link, a FIFO or a huge file is not a timestamp
+        text = read_submitted_file(path, TIMESTAMP_MAX_BYTES).decode(errors="replace").strip()
+    except NotRead:
+        return "invalid"
     try:
         return parse_utc(text) if text else None
     except (ValueError, OverflowError):
@@ -211,21 +222,25 @@ def _already_graded(coursedir, assignment, student, submitted, graded_in_db) -> 
     return new != "invalid" and new == old
 
 
-def _precheck(folder: str, notebooks, grade_ids, max_notebook_bytes: int | None) -> list[Finding]:
+def _precheck(
+    folder: str, notebooks, grade_ids, max_notebook_bytes: int | None
+) -> tuple[list[Finding], set[str]]:
     """Problems with a submission folder, from ``dnnkit_autograde.submission.check_submission``
-    (kinds: "missing-notebook", "invalid-json", "too-large", ...)."""
+    (kinds: "missing-notebook", "invalid-json", "too-large", ...), and the notebooks that
+    will not be read nor sent (too large, or not regular files)."""
     try:
-        from dnnkit_autograde.submission import check_submission
-
         problems = check_submission(
             folder, notebooks, grade_ids=grade_ids, max_notebook_bytes=max_notebook_bytes
         )
     except Exception as exc:  # noqa: BLE001 - a report must not stop the batch
-        return [Finding("unchecked", f"could not check the folder ({type(exc).__name__}: {exc})")]
-    return [
+        why = f"could not check the folder ({type(exc).__name__}: {exc})"
+        return [Finding("unchecked", why)], set()
+    findings = [
         Finding(getattr(p.kind, "value", p.kind), f"{os.path.basename(p.path)} {p.message}")
         for p in problems
     ]
+    unread = (ProblemKind.TOO_LARGE, ProblemKind.NOT_A_FILE)
+    return findings, {os.path.basename(p.path) for p in problems if p.kind in unread}
 
 
 @dataclass(frozen=True)
@@ -277,15 +292,9 @@ def plan_batch(coursedir, assignment: str, students=None, force: bool = False) -
         if not force and _already_graded(coursedir, assignment, student, folder, graded_in_db):
             plan.outcomes[student] = Outcome(student, Status.SKIPPED, reason="already autograded")
             continue
-        problems = _precheck(folder, notebooks, grade_ids, max_file)
-        too_large = [f.text for f in problems if f.kind == "too-large"]
+        problems, unread = _precheck(folder, notebooks, grade_ids, max_file)
         notebooks_here = glob.glob(os.path.join(glob.escape(folder), "*.ipynb"))
-        sendable = [
-            name
-            for name in map(os.path.basename, notebooks_here)
-            if not any(text.startswith(f"{name} ") for text in too_large)
-        ]
-        if not sendable:
+        if not set(map(os.path.basename, notebooks_here)) - unread:
             # nbgrader skips such a folder without a word; the report must not.
             fatal = [str(p) for p in problems if p.kind in FATAL_PROBLEMS]
             reason = "; ".join(fatal or [str(p) for p in problems]) or "no notebook"

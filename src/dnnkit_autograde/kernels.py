@@ -90,8 +90,8 @@ def remove_folder(path: str) -> None:
 #: Names of kernels' runtime folders: ``<prefix><random>`` in :func:`runtime_parent`.
 RUNTIME_PREFIXES = ("dnnkit-kernel-", "dnnkit-sandbox-")
 
-#: A runtime folder younger than this (s) is never swept: it may be between being made and
-#: being locked by the grader that made it.
+#: A runtime folder or kernel cgroup younger than this (s) is never swept: it may be between
+#: being made and being locked by its grader (or joined by its kernel).
 SWEEP_MIN_AGE_S = 60.0
 
 

@@ -36,6 +36,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from .kernels import SWEEP_MIN_AGE_S
+
 __all__ = [
     "CPU_GRACE_S",
     "Enforcement",
@@ -53,8 +55,6 @@ CPU_GRACE_S = 2
 #: Folder, under each cgroup hierarchy's root, holding one cgroup per sandboxed kernel.
 CGROUP_PARENT = "dnnkit-sandbox"
 
-#: A kernel's cgroup younger than this (s) is never swept: its kernel may not have joined yet.
-SWEEP_MIN_AGE_S = 60.0
 
 _MIB = 1024 * 1024
 
@@ -159,8 +159,8 @@ def _cgroup_mounts() -> tuple[dict[str, Path], Path | None]:
 def sweep_cgroups(parents: list[Path]) -> list[Path]:
     """Remove the kernels' cgroups in ``parents`` that no process is in any more (left by a
     grader that was killed); return them. The kernel refuses to remove a cgroup that holds a
-    process, so a live kernel's is never touched; one younger than :data:`SWEEP_MIN_AGE_S` is
-    left alone (made, not yet joined)."""
+    process, so a live kernel's is never touched; one younger than
+    :data:`~.kernels.SWEEP_MIN_AGE_S` is left alone (made, not yet joined)."""
     removed = []
     for parent in parents:
         with contextlib.suppress(OSError):

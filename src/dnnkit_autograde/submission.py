@@ -7,18 +7,21 @@ that is not valid JSON, a wrong file name, missing cells) instead of failing sil
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 
 class ProblemKind(str, Enum):
-    """The kinds of :class:`Problem`; the first four stop a notebook from being graded."""
+    """The kinds of :class:`Problem`; the first five stop a notebook from being graded."""
 
     MISSING_NOTEBOOK = "missing-notebook"
     INVALID_JSON = "invalid-json"
     INVALID_NOTEBOOK = "invalid-notebook"
     TOO_LARGE = "too-large"
+    NOT_A_FILE = "not-a-file"
     UNEXPECTED_FILE = "unexpected-file"
     MISSING_CELLS = "missing-cells"
     NO_NBGRADER_CELLS = "no-nbgrader-cells"
@@ -30,6 +33,43 @@ def _grade_id(cell) -> str | None:
     nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
     value = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
     return value if isinstance(value, str) else None
+
+
+class NotRead(Exception):
+    """A file of a student's folder that the grader does not read; ``reason`` says why
+    ("a link, not a file", "over the size limit (25.0 MB)"...)."""
+
+    def __init__(self, reason: str, *, too_large: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.too_large = too_large
+
+
+def read_submitted_file(path, limit: int | None = None, *, follow_links: bool = False) -> bytes:
+    """The bytes of a file of a student's folder, read the one way the grader reads them: a
+    regular file only (a FIFO is never waited on, a device never read), not through a link
+    unless ``follow_links``, and never more than ``limit`` bytes (the read stops there).
+
+    Raises
+    ------
+    NotRead
+        With the reason, when the file is not read.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_links else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if os.path.islink(path) and not follow_links:
+            raise NotRead("a link, not a file") from None
+        raise NotRead(f"not readable ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRead("not a regular file")
+        data = fh.read() if limit is None else fh.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise NotRead(f"over the size limit ({info.st_size / 1e6:.1f} MB)", too_large=True)
+    return data
 
 
 @dataclass(frozen=True)
@@ -60,7 +100,7 @@ def check_submission(
         ones (nbgrader restores the tests, the answers are simply missing).
     max_notebook_bytes : int, optional
         A notebook larger than this is reported and not read (nor graded: the batch does not
-        send it).
+        send it); so is one that is not a regular file (:func:`read_submitted_file`).
     """
     folder = Path(folder)
     problems: list[Problem] = []
@@ -90,24 +130,30 @@ def check_submission(
         )
     for filename in sorted(present & set(expected)):
         path = folder / filename
-        size = path.stat().st_size
-        if max_notebook_bytes and size > max_notebook_bytes:
-            message = (
-                f"is {size / 1e6:.1f} MB, over the course's limit of "
-                f"{max_notebook_bytes / 1e6:.1f} MB per file (CourseDirectory.max_file_size); "
-                "it is not graded."
-            )
-            problems.append(Problem(ProblemKind.TOO_LARGE, str(path), message))
+        try:
+            data = read_submitted_file(path, max_notebook_bytes or None)
+        except NotRead as exc:
+            if exc.too_large:
+                limit = f"{(max_notebook_bytes or 0) / 1e6:.1f} MB"
+                message = (
+                    f"is {exc.reason}: the course's limit is {limit} per file "
+                    "(CourseDirectory.max_file_size); it is not graded."
+                )
+                problems.append(Problem(ProblemKind.TOO_LARGE, str(path), message))
+            else:
+                message = f"is {exc.reason}; it is not graded."
+                problems.append(Problem(ProblemKind.NOT_A_FILE, str(path), message))
             continue
-        problems += _notebook_problems(path, (grade_ids or {}).get(filename[: -len(".ipynb")]))
+        ids = (grade_ids or {}).get(filename[: -len(".ipynb")])
+        problems += _notebook_problems(path, data, ids)
     return problems
 
 
-def _notebook_problems(path: Path, grade_ids) -> list[Problem]:
+def _notebook_problems(path: Path, data: bytes, grade_ids) -> list[Problem]:
     import nbformat
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
         raw = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return [

@@ -23,7 +23,6 @@ import io
 import logging
 import os
 import re
-import stat
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from distributed import WorkerPlugin
 
 from dnnkit_autograde.gradebook import diff, open_gradebook, submission_state
 from dnnkit_autograde.report import Outcome, Status
+from dnnkit_autograde.submission import NotRead, read_submitted_file
 
 __all__ = [
     "CoursePayload",
@@ -52,7 +52,13 @@ __all__ = [
 TIMEOUT_ERRORS = ("CellTimeoutError", "TimeoutError", "DeadKernelError")
 
 #: Problems that stop nbgrader from grading a submission (the rest are notes on a graded one).
-FATAL_PROBLEMS = ("missing-notebook", "invalid-json", "invalid-notebook", "too-large")
+FATAL_PROBLEMS = (
+    "missing-notebook",
+    "invalid-json",
+    "invalid-notebook",
+    "too-large",
+    "not-a-file",
+)
 
 #: Imported by ``WorkerSetup`` when a worker starts, so that no task pays for them.
 PRELOAD_MODULES = (
@@ -172,27 +178,13 @@ def pack_folder(
             room = max(max_total_bytes - total, 0)
             limit = room if limit is None else min(limit, room)
         try:
-            data = _read_at_most(path, limit)
-        except OSError:
-            packed.not_sent[rel] = "not a readable file"
-            continue
-        if data is None:
-            packed.not_sent[rel] = f"over the size limit ({path.stat().st_size / 1e6:.1f} MB)"
+            data = read_submitted_file(path, limit, follow_links=follow_links)
+        except NotRead as exc:
+            packed.not_sent[rel] = exc.reason
             continue
         packed.files[rel] = data
         total += len(data)
     return packed
-
-
-def _read_at_most(path: Path, limit: int | None) -> bytes | None:
-    """The bytes of the regular file at ``path``; None if it has more than ``limit`` bytes,
-    read no further. OSError for what is not a regular file (a FIFO is never waited on)."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    with os.fdopen(os.open(path, flags), "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise OSError(f"{path} is not a regular file")
-        data = fh.read() if limit is None else fh.read(limit + 1)
-    return data if limit is None or len(data) <= limit else None
 
 
 def unpack_files(files: dict[str, bytes], dest) -> None:
